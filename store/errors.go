@@ -1,0 +1,15 @@
+package store
+
+import "errors"
+
+// Sentinel errors. Backends wrap them with context; test with errors.Is.
+var (
+	ErrNotFound           = errors.New("store: not found")
+	ErrExists             = errors.New("store: already exists")
+	ErrConflict           = errors.New("store: revision conflict")
+	ErrNotInitialized     = errors.New("store: not initialised")
+	ErrAlreadyInitialized = errors.New("store: already initialised")
+	// ErrSchemaTooNew means the data was written by a newer keyward whose
+	// schema this build does not know. Upgrade keyward; nothing was changed.
+	ErrSchemaTooNew = errors.New("store: data written by a newer keyward (schema version too new); upgrade keyward to open it")
+)

@@ -1,0 +1,200 @@
+// Package store defines where keyward keeps its state: the deployment's
+// metadata, the slots that wrap the root key, the per-database data keys
+// (wrapped), and the encrypted entries and attachments.
+//
+// A Store never sees plaintext key material or field values: everything
+// sensitive arrives already encrypted. Plaintext columns hold only what must
+// be searched or counted (names, paths, types, tags, timestamps, revisions and
+// the key version each row uses).
+//
+// Backends live in sub-packages (store/sqlite, later store/postgres) and all
+// pass the conformance suite in store/storetest.
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the persistence interface. Every method takes a context first and
+// returns the sentinel errors documented on it (wrapped; test with errors.Is).
+// Methods are safe for concurrent use.
+type Store interface {
+	// Meta returns the deployment metadata. ErrNotInitialized if Init never ran.
+	Meta(ctx context.Context) (Meta, error)
+	// Init records the deployment metadata and the first slots in one
+	// transaction. ErrAlreadyInitialized if it ran before.
+	Init(ctx context.Context, m Meta, slots []Slot) error
+
+	// Slots returns all slots ordered by Priority, then ID.
+	Slots(ctx context.Context) ([]Slot, error)
+	// AddSlot stores s and returns it with ID and Created set.
+	AddSlot(ctx context.Context, s Slot) (Slot, error)
+	// DeleteSlot removes a slot. ErrNotFound if there is none with that ID.
+	DeleteSlot(ctx context.Context, id int64) error
+
+	// CreateDatabase stores a database and its first data key (which must
+	// be in state KeyPrimary) in one transaction. ErrExists if the name is
+	// taken.
+	CreateDatabase(ctx context.Context, db Database, first DataKey) error
+	// Database returns the database with that name. ErrNotFound.
+	Database(ctx context.Context, name string) (Database, error)
+	// Databases returns all databases ordered by name.
+	Databases(ctx context.Context) ([]Database, error)
+
+	// DataKeys returns the data keys of a database ordered by version.
+	DataKeys(ctx context.Context, dbID string) ([]DataKey, error)
+	// AddDataKey stores a new version for a database. ErrExists if that
+	// version exists. A key added as KeyPrimary demotes the previous primary
+	// to KeyActive in the same transaction.
+	AddDataKey(ctx context.Context, k DataKey) error
+	// ReserveEncryptions raises the reserved encryption count of a key
+	// version by n and returns the new total. Callers reserve before they
+	// encrypt, so a crash can only over-count. ErrNotFound.
+	ReserveEncryptions(ctx context.Context, dbID string, version uint32, n uint64) (uint64, error)
+
+	// Entry returns one entry with its ciphertext. ErrNotFound.
+	Entry(ctx context.Context, dbID, path string) (Entry, error)
+	// Entries lists entry metadata (Ciphertext nil) whose path starts with
+	// prefix and sorts after `after`, ordered by path, at most limit
+	// (limit <= 0 means no limit).
+	Entries(ctx context.Context, dbID, prefix, after string, limit int) ([]Entry, error)
+	// PutEntry writes e under compare-and-swap. expect == 0 means the path
+	// must not exist yet; expect > 0 means the stored entry must have that
+	// Revision and the same ID as e. Otherwise ErrConflict. The stored
+	// Revision becomes expect+1; Created is kept from the existing row (or
+	// set now), Updated is set now. Returns the stored entry.
+	PutEntry(ctx context.Context, e Entry, expect int64) (Entry, error)
+	// DeleteEntry removes an entry and its attachments. expect is a revision
+	// to match, or AnyRevision. ErrNotFound, ErrConflict.
+	DeleteEntry(ctx context.Context, dbID, path string, expect int64) error
+
+	// BeginAttachment starts writing an attachment for an existing entry
+	// (ErrNotFound if the entry does not exist). Chunks are written in
+	// their own transactions as they come, so memory and transaction size
+	// stay flat; the attachment becomes visible only at Commit, which
+	// replaces any attachment of the same name atomically. Abort, or a
+	// crash, leaves nothing visible; leftovers are removed by the next
+	// BeginAttachment or Open.
+	BeginAttachment(ctx context.Context, a Attachment) (AttachmentWriter, error)
+	// Attachment returns one committed attachment's metadata. ErrNotFound.
+	Attachment(ctx context.Context, entryID, name string) (Attachment, error)
+	// Attachments lists an entry's committed attachments ordered by name.
+	Attachments(ctx context.Context, entryID string) ([]Attachment, error)
+	// AttachmentChunk returns the stored bytes of chunk index of a committed
+	// attachment. ErrNotFound.
+	AttachmentChunk(ctx context.Context, attachmentID string, index int64) ([]byte, error)
+	// DeleteAttachment removes a committed attachment. ErrNotFound.
+	DeleteAttachment(ctx context.Context, entryID, name string) error
+
+	// KeyUsage counts, per key version, the entries and committed
+	// attachments of a database that are encrypted under it.
+	KeyUsage(ctx context.Context, dbID string) ([]KeyUsage, error)
+
+	// Close releases the store.
+	Close() error
+}
+
+// AttachmentWriter receives an attachment's chunks in order.
+type AttachmentWriter interface {
+	// WriteChunk stores the next chunk (indexes start at 0, no gaps).
+	WriteChunk(ctx context.Context, index int64, data []byte) error
+	// Commit makes the attachment visible with the given final metadata
+	// (Size and Chunks are taken from final). ErrNotFound if the entry was
+	// deleted meanwhile.
+	Commit(ctx context.Context, final Attachment) (Attachment, error)
+	// Abort discards what was written. Safe to call after Commit (no-op).
+	Abort(ctx context.Context) error
+}
+
+// AnyRevision, passed to DeleteEntry, skips the revision check.
+const AnyRevision int64 = -1
+
+// Meta is the deployment's identity and schema.
+type Meta struct {
+	DeploymentID  string
+	Created       time.Time
+	SchemaVersion int // filled by the store on read
+}
+
+// Slot is one wrapped copy of the root key.
+type Slot struct {
+	ID       int64
+	Priority int    // lower is tried first
+	Spec     string // provider spec, non-secret (e.g. "env:KEYWARD_PASSPHRASE")
+	Blob     []byte // the provider's wrapped root key
+	Created  time.Time
+}
+
+// Database is a named collection of entries with its own data keys.
+type Database struct {
+	ID      string // random, stable; bound into every ciphertext
+	Name    string
+	Created time.Time
+}
+
+// KeyState is the life-cycle state of a data key version. The zero value is
+// invalid.
+type KeyState int
+
+const (
+	KeyPrimary KeyState = iota + 1 // encrypts new writes (and decrypts)
+	KeyActive                      // decrypts only
+	KeyRetired                     // no data left on it
+)
+
+func (s KeyState) String() string {
+	switch s {
+	case KeyPrimary:
+		return "primary"
+	case KeyActive:
+		return "active"
+	case KeyRetired:
+		return "retired"
+	}
+	return "invalid"
+}
+
+// DataKey is one version of a database's data encryption key, wrapped under
+// the root key.
+type DataKey struct {
+	DatabaseID  string
+	Version     uint32 // starts at 1
+	State       KeyState
+	Wrapped     []byte
+	Created     time.Time
+	Encryptions uint64 // reserved encryption count (an upper bound)
+}
+
+// Entry is one stored record. Ciphertext holds the encrypted fields.
+type Entry struct {
+	ID         string // random, stable for the entry's life; bound into its ciphertext
+	DatabaseID string
+	Path       string
+	Type       string
+	Tags       []string
+	Created    time.Time
+	Updated    time.Time
+	Revision   int64
+	KeyVersion uint32
+	Ciphertext []byte
+}
+
+// Attachment is a file stored in chunks under an entry.
+type Attachment struct {
+	ID         string // random; bound into its ciphertext
+	EntryID    string
+	Name       string
+	Size       int64 // plaintext size as recorded by the writer (informational)
+	KeyVersion uint32
+	Header     []byte // stream header
+	Chunks     int64
+	Created    time.Time
+}
+
+// KeyUsage counts the rows on one key version.
+type KeyUsage struct {
+	Version     uint32
+	Entries     int64
+	Attachments int64
+}
