@@ -1,0 +1,23 @@
+# keyward: make build | make test | make bench | make lint | make fuzz
+STATICCHECK_VERSION ?= v0.8.2
+FUZZTIME ?= 30s
+
+.PHONY: build test bench lint fuzz
+
+build:
+	go build -o keyward ./cmd/keyward
+
+test:
+	go test -race -count=1 ./...
+
+lint:
+	go vet ./...
+	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+bench:
+	go run ./bench/cmd/kwbench
+
+fuzz:
+	go test ./crypt -run '^$$' -fuzz FuzzOpenRecord -fuzztime $(FUZZTIME)
+	go test ./crypt -run '^$$' -fuzz FuzzUnwrapKey -fuzztime $(FUZZTIME)
+	go test ./crypt -run '^$$' -fuzz FuzzStreamReader -fuzztime $(FUZZTIME)

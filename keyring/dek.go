@@ -1,0 +1,190 @@
+package keyring
+
+import (
+	"context"
+	"crypto/cipher"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyward/keyward/crypt"
+	"github.com/keyward/keyward/secret"
+	"github.com/keyward/keyward/store"
+)
+
+// DEK is one unwrapped data key version. It is owned by the keyring's
+// cache: use it right away and do not keep it; an idle DEK is wiped.
+type DEK struct {
+	Version uint32
+	AEAD    cipher.AEAD // AES-256-GCM under the key, for records
+	key     *secret.Key
+
+	lastUse  atomic.Int64 // unix nanos
+	mu       sync.Mutex   // guards used/reserved
+	used     uint64
+	reserved uint64
+}
+
+// Key returns the raw data key, for deriving per-attachment subkeys.
+func (d *DEK) Key() *secret.Key { return d.key }
+
+type dekID struct {
+	db      string
+	version uint32
+}
+
+// NewDatabaseKey makes version 1 of a new database's DEK, wrapped under the
+// root key, ready for store.CreateDatabase.
+func (k *Keyring) NewDatabaseKey(ctx context.Context, dbID string) (store.DataKey, error) {
+	return k.newDataKey(dbID, 1, store.KeyPrimary)
+}
+
+func (k *Keyring) newDataKey(dbID string, version uint32, state store.KeyState) (store.DataKey, error) {
+	root, err := k.rootKey()
+	if err != nil {
+		return store.DataKey{}, err
+	}
+	dek := secret.Random(crypt.KeySize)
+	defer dek.Wipe()
+	wrapped, err := crypt.WrapKey(root, dek, dekAD(k.meta.DeploymentID, dbID, version))
+	if err != nil {
+		return store.DataKey{}, err
+	}
+	return store.DataKey{DatabaseID: dbID, Version: version, State: state, Wrapped: wrapped, Created: time.Now().UTC()}, nil
+}
+
+// Version returns the DEK of one version, for decrypting.
+// ErrNoKey if the database has no such version.
+func (k *Keyring) Version(ctx context.Context, dbID string, version uint32) (*DEK, error) {
+	if d := k.cache.get(dekID{dbID, version}); d != nil {
+		return d, nil
+	}
+	keys, err := k.st.DataKeys(ctx, dbID)
+	if err != nil {
+		return nil, err
+	}
+	for _, dk := range keys {
+		if dk.Version == version {
+			return k.load(dk)
+		}
+	}
+	return nil, fmt.Errorf("%w: database %s has no key version %d", ErrNoKey, dbID, version)
+}
+
+// Encrypter returns the primary DEK of a database after counting one
+// encryption against it. When the count reaches RotateAfter, a new primary
+// version is made first.
+func (k *Keyring) Encrypter(ctx context.Context, dbID string) (*DEK, error) {
+	for range 3 {
+		d, err := k.primary(ctx, dbID)
+		if err != nil {
+			return nil, err
+		}
+		ok, err := k.count(ctx, dbID, d)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return d, nil
+		}
+		if err := k.rotate(ctx, dbID, d.Version); err != nil {
+			return nil, err
+		}
+	}
+	return nil, ErrKeyExhausted
+}
+
+// count takes one encryption from d's reservation, reserving another block
+// in the store when needed. It returns false when d must be rotated.
+func (k *Keyring) count(ctx context.Context, dbID string, d *DEK) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.used >= k.opts.RotateAfter {
+		return false, nil
+	}
+	if d.used >= d.reserved {
+		n, err := k.st.ReserveEncryptions(ctx, dbID, d.Version, k.opts.ReserveBlock)
+		if err != nil {
+			return false, fmt.Errorf("keyring: reserve encryptions: %w", err)
+		}
+		// Another process may have reserved blocks too: everything below
+		// n-block is someone else's.
+		d.used = max(d.used, n-k.opts.ReserveBlock)
+		d.reserved = n
+		if d.used >= k.opts.RotateAfter {
+			return false, nil
+		}
+	}
+	d.used++
+	return true, nil
+}
+
+// rotate makes a new primary version after old, unless another writer has
+// done so already.
+func (k *Keyring) rotate(ctx context.Context, dbID string, old uint32) error {
+	keys, err := k.st.DataKeys(ctx, dbID)
+	if err != nil {
+		return err
+	}
+	latest := uint32(0)
+	for _, dk := range keys {
+		latest = max(latest, dk.Version)
+		if dk.State == store.KeyPrimary && dk.Version != old {
+			k.cache.forgetPrimary(dbID)
+			return nil
+		}
+	}
+	dk, err := k.newDataKey(dbID, latest+1, store.KeyPrimary)
+	if err != nil {
+		return err
+	}
+	if err := k.st.AddDataKey(ctx, dk); err != nil && !errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("keyring: rotate data key: %w", err)
+	}
+	k.cache.forgetPrimary(dbID)
+	return nil
+}
+
+func (k *Keyring) primary(ctx context.Context, dbID string) (*DEK, error) {
+	if v, ok := k.cache.primaryVersion(dbID); ok {
+		if d := k.cache.get(dekID{dbID, v}); d != nil {
+			return d, nil
+		}
+	}
+	keys, err := k.st.DataKeys(ctx, dbID)
+	if err != nil {
+		return nil, err
+	}
+	for _, dk := range keys {
+		if dk.State == store.KeyPrimary {
+			d, err := k.load(dk)
+			if err != nil {
+				return nil, err
+			}
+			k.cache.setPrimary(dbID, dk.Version)
+			return d, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: database %s has no primary key", ErrNoKey, dbID)
+}
+
+// load unwraps a stored DEK and caches it.
+func (k *Keyring) load(dk store.DataKey) (*DEK, error) {
+	root, err := k.rootKey()
+	if err != nil {
+		return nil, err
+	}
+	key, err := crypt.UnwrapKey(root, dk.Wrapped, dekAD(k.meta.DeploymentID, dk.DatabaseID, dk.Version))
+	if err != nil {
+		return nil, fmt.Errorf("keyring: data key %d of database %s does not unwrap (corrupted or tampered): %w", dk.Version, dk.DatabaseID, err)
+	}
+	aead, err := crypt.NewAEAD(key)
+	if err != nil {
+		key.Wipe()
+		return nil, err
+	}
+	d := &DEK{Version: dk.Version, AEAD: aead, key: key, used: dk.Encryptions, reserved: dk.Encryptions}
+	return k.cache.put(dekID{dk.DatabaseID, dk.Version}, d), nil
+}
