@@ -139,7 +139,7 @@ func (d *Database) Put(ctx context.Context, e Entry) (Entry, error) {
 	if err := checkEntry(e); err != nil {
 		return Entry{}, err
 	}
-	for {
+	for attempt := 1; ; attempt++ {
 		cur, err := d.kw.st.Entry(ctx, d.db.ID, e.Path)
 		var id string
 		var expect int64
@@ -158,15 +158,19 @@ func (d *Database) Put(ctx context.Context, e Entry) (Entry, error) {
 			id, expect = cur.ID, cur.Revision
 		}
 		stored, err := d.write(ctx, id, e, expect)
-		if errors.Is(err, store.ErrConflict) && e.Revision == 0 {
+		if errors.Is(err, store.ErrConflict) && e.Revision == 0 && attempt < maxPutAttempts {
 			continue // someone wrote in between; an unconditional put tries again
 		}
 		if errors.Is(err, store.ErrConflict) {
-			return Entry{}, fmt.Errorf("keyward: entry %q: %w: someone else wrote it since revision %d; read it again and retry", e.Path, ErrConflict, e.Revision)
+			return Entry{}, fmt.Errorf("keyward: entry %q: %w: it changed while being written (%d attempts); read it again and retry", e.Path, ErrConflict, attempt)
 		}
 		return stored, err
 	}
 }
+
+// maxPutAttempts bounds how often an unconditional Put retries when other
+// writers keep changing the same entry.
+const maxPutAttempts = 64
 
 // Create writes a new entry. ErrExists if the path is taken.
 func (d *Database) Create(ctx context.Context, e Entry) (Entry, error) {

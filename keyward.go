@@ -70,7 +70,23 @@ func (c Config) openStore(ctx context.Context, create bool) (store.Store, error)
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("keyward: create data directory: %w", err)
 	}
-	return sqlite.Open(ctx, path)
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return st, nil
+}
+
+// removeFresh deletes a store file (and its WAL) that Init created and
+// failed to initialise, so a failed init leaves nothing behind.
+func (c Config) removeFresh() {
+	if c.Store != nil || c.DataDir == "" {
+		return
+	}
+	base := filepath.Join(c.DataDir, DBFile)
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		_ = os.Remove(base + suffix)
+	}
 }
 
 // InitResult is what Init reports once.
@@ -85,6 +101,11 @@ type InitResult struct {
 // Config.MasterKeys entry and a recovery slot. ErrAlreadyInitialized if the
 // store already holds a deployment; nothing is changed then.
 func Init(ctx context.Context, cfg Config) (InitResult, error) {
+	fresh := cfg.Store == nil && cfg.DataDir != ""
+	if fresh {
+		_, err := os.Stat(filepath.Join(cfg.DataDir, DBFile))
+		fresh = errors.Is(err, os.ErrNotExist)
+	}
 	st, err := cfg.openStore(ctx, true)
 	if err != nil {
 		return InitResult{}, err
@@ -95,6 +116,10 @@ func Init(ctx context.Context, cfg Config) (InitResult, error) {
 	}
 	rk, err := keyring.Init(ctx, st, cfg.MasterKeys, cfg.sources())
 	if err != nil {
+		if fresh {
+			st.Close()
+			cfg.removeFresh()
+		}
 		return InitResult{}, err
 	}
 	m, err := st.Meta(ctx)

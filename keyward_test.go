@@ -485,3 +485,23 @@ func TestStatusCountsKeyVersions(t *testing.T) {
 		t.Fatalf("database status = %+v", d)
 	}
 }
+
+func TestFailedInitLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{}
+	cfg := keyward.Config{DataDir: filepath.Join(dir, "data"), KeyDir: filepath.Join(dir, "keys"),
+		MasterKeys: []string{"env:KW_TEST_PASS"}, Getenv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	ctx := context.Background()
+	_, err := keyward.Init(ctx, cfg)
+	if err == nil || !strings.Contains(err.Error(), "KW_TEST_PASS") {
+		t.Fatalf("Init with the passphrase variable unset = %v, want an error naming it", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(cfg.DataDir, "*")); len(left) != 0 {
+		t.Fatalf("a failed Init left %v", left)
+	}
+	env["KW_TEST_PASS"] = "pw"
+	cfg.KDF = nil
+	if _, err := keyward.Init(ctx, cfg); err != nil {
+		t.Fatalf("Init after setting the variable: %v", err)
+	}
+}

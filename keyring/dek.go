@@ -22,10 +22,14 @@ type DEK struct {
 	key     *secret.Key
 
 	lastUse  atomic.Int64 // unix nanos
-	mu       sync.Mutex   // guards used/reserved
+	mu       sync.Mutex   // guards used/reserved/block
 	used     uint64
 	reserved uint64
+	block    uint64 // next reservation size; grows with use
 }
+
+// firstReserveBlock is the size of a DEK's first reservation in a process.
+const firstReserveBlock = 16
 
 // Key returns the raw data key, for deriving per-attachment subkeys.
 func (d *DEK) Key() *secret.Key { return d.key }
@@ -105,14 +109,18 @@ func (k *Keyring) count(ctx context.Context, dbID string, d *DEK) (bool, error) 
 		return false, nil
 	}
 	if d.used >= d.reserved {
-		n, err := k.st.ReserveEncryptions(ctx, dbID, d.Version, k.opts.ReserveBlock)
+		// Short-lived processes (one CLI command) reserve little; busy
+		// ones double their block up to ReserveBlock.
+		block := min(max(d.block, firstReserveBlock), k.opts.ReserveBlock)
+		n, err := k.st.ReserveEncryptions(ctx, dbID, d.Version, block)
 		if err != nil {
 			return false, fmt.Errorf("keyring: reserve encryptions: %w", err)
 		}
 		// Another process may have reserved blocks too: everything below
 		// n-block is someone else's.
-		d.used = max(d.used, n-k.opts.ReserveBlock)
+		d.used = max(d.used, n-block)
 		d.reserved = n
+		d.block = block * 2
 		if d.used >= k.opts.RotateAfter {
 			return false, nil
 		}

@@ -271,6 +271,27 @@ func TestCountsSharedAcrossProcesses(t *testing.T) {
 	}
 }
 
+func TestReservationsGrowWithUse(t *testing.T) {
+	ctx := context.Background()
+	k, st, _ := newKeyring(t, nil, sources(t, env{}), Options{})
+	createDB(t, k, st, "db")
+	reserved := func() uint64 {
+		keys, _ := st.DataKeys(ctx, "db")
+		return keys[0].Encryptions
+	}
+	k.Encrypter(ctx, "db")
+	if got := reserved(); got != firstReserveBlock {
+		t.Fatalf("after one encryption %d reserved, want %d", got, firstReserveBlock)
+	}
+	for range 16 + 32 + 1 {
+		k.Encrypter(ctx, "db")
+	}
+	// 50 encryptions: blocks of 16, 32, 64.
+	if got := reserved(); got != 16+32+64 {
+		t.Fatalf("after 50 encryptions %d reserved, want %d", got, 16+32+64)
+	}
+}
+
 func TestTamperedDEKFails(t *testing.T) {
 	ctx := context.Background()
 	k, st, _ := newKeyring(t, nil, sources(t, env{}), Options{})

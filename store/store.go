@@ -7,6 +7,10 @@
 // be searched or counted (names, paths, types, tags, timestamps, revisions and
 // the key version each row uses).
 //
+// Times are returned in UTC and round-trip exactly (nanoseconds included). A
+// zero Created given to Init, AddSlot, CreateDatabase or AddDataKey means now.
+// Names and paths are non-empty UTF-8 without NUL bytes, and sort bytewise.
+//
 // Backends live in sub-packages (store/sqlite, later store/postgres) and all
 // pass the conformance suite in store/storetest.
 package store
@@ -45,8 +49,9 @@ type Store interface {
 	// DataKeys returns the data keys of a database ordered by version.
 	DataKeys(ctx context.Context, dbID string) ([]DataKey, error)
 	// AddDataKey stores a new version for a database. ErrExists if that
-	// version exists. A key added as KeyPrimary demotes the previous primary
-	// to KeyActive in the same transaction.
+	// version exists (then nothing changes), ErrNotFound if the database
+	// does not. A key added as KeyPrimary demotes the previous primary to
+	// KeyActive in the same transaction.
 	AddDataKey(ctx context.Context, k DataKey) error
 	// ReserveEncryptions raises the reserved encryption count of a key
 	// version by n and returns the new total. Callers reserve before they
@@ -56,14 +61,17 @@ type Store interface {
 	// Entry returns one entry with its ciphertext. ErrNotFound.
 	Entry(ctx context.Context, dbID, path string) (Entry, error)
 	// Entries lists entry metadata (Ciphertext nil) whose path starts with
-	// prefix and sorts after `after`, ordered by path, at most limit
-	// (limit <= 0 means no limit).
+	// prefix (taken literally) and sorts after `after`, ordered by path
+	// (bytewise), at most limit (limit <= 0 means no limit).
 	Entries(ctx context.Context, dbID, prefix, after string, limit int) ([]Entry, error)
 	// PutEntry writes e under compare-and-swap. expect == 0 means the path
 	// must not exist yet; expect > 0 means the stored entry must have that
 	// Revision and the same ID as e. Otherwise ErrConflict. The stored
 	// Revision becomes expect+1; Created is kept from the existing row (or
-	// set now), Updated is set now. Returns the stored entry.
+	// set now), Updated is set now (and always moves forward); the Revision,
+	// Created and Updated of e are ignored. Returns the stored entry. A
+	// negative expect, an unknown database, or an ID that belongs to another
+	// entry is an error.
 	PutEntry(ctx context.Context, e Entry, expect int64) (Entry, error)
 	// DeleteEntry removes an entry and its attachments. expect is a revision
 	// to match, or AnyRevision. ErrNotFound, ErrConflict.
@@ -88,7 +96,9 @@ type Store interface {
 	DeleteAttachment(ctx context.Context, entryID, name string) error
 
 	// KeyUsage counts, per key version, the entries and committed
-	// attachments of a database that are encrypted under it.
+	// attachments of a database that are encrypted under it. It has one row
+	// per data key version of the database (zero counts when unused), plus
+	// any other version a row uses, ordered by version.
 	KeyUsage(ctx context.Context, dbID string) ([]KeyUsage, error)
 
 	// Close releases the store.
@@ -100,8 +110,10 @@ type AttachmentWriter interface {
 	// WriteChunk stores the next chunk (indexes start at 0, no gaps).
 	WriteChunk(ctx context.Context, index int64, data []byte) error
 	// Commit makes the attachment visible with the given final metadata
-	// (Size and Chunks are taken from final). ErrNotFound if the entry was
-	// deleted meanwhile.
+	// (Size and Chunks are taken from final). It fails, changing nothing
+	// visible, unless exactly the chunks 0..Chunks-1 were written; the
+	// writer can then still Abort. ErrNotFound if the entry was deleted
+	// meanwhile.
 	Commit(ctx context.Context, final Attachment) (Attachment, error)
 	// Abort discards what was written. Safe to call after Commit (no-op).
 	Abort(ctx context.Context) error

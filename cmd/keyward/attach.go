@@ -1,0 +1,202 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyward/keyward"
+)
+
+func (a *app) attachCmd() *cobra.Command {
+	return a.group("attach", "Store, read, list and delete files attached to an entry",
+		a.attachPutCmd(), a.attachGetCmd(), a.attachLsCmd(), a.attachRmCmd())
+}
+
+func (a *app) attachPutCmd() *cobra.Command {
+	var name string
+	c := &cobra.Command{
+		Use:   "put DB PATH FILE",
+		Short: "Encrypt FILE (- for standard input) and attach it to an entry",
+		Long: `Encrypt FILE in 64 KiB chunks and attach it to the entry at PATH, replacing an
+attachment of the same name. FILE - reads standard input and needs --name.
+If reading fails midway, nothing is stored.`,
+		Args: exactArgs("DB", "PATH", "FILE"),
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			dbName, path, file := args[0], args[1], args[2]
+			if name == "" {
+				if file == "-" {
+					return usagef(cmd, "give --name NAME when reading standard input")
+				}
+				name = filepath.Base(file)
+			}
+			r := a.stdin
+			if file != "-" {
+				f, err := os.Open(file)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				r = f
+			}
+			kw, db, err := a.openDB(cmd, dbName)
+			if err != nil {
+				return err
+			}
+			defer closeKW(kw, &err)
+			att, err := db.PutAttachment(a.ctx, path, name, r)
+			if err != nil {
+				return entryNotFound(err, dbName)
+			}
+			fmt.Fprintf(a.stderr, "stored attachment %s of %s/%s (%s, key version %d)\n",
+				printable(att.Name), dbName, path, humanSize(att.Size), att.KeyVersion)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&name, "name", "", "attachment `NAME` (default: the base name of FILE)")
+	return c
+}
+
+func (a *app) attachGetCmd() *cobra.Command {
+	var output string
+	c := &cobra.Command{
+		Use:   "get DB PATH NAME",
+		Short: "Decrypt an attachment to standard output or a file",
+		Long: `Decrypt an attachment to standard output, or with -o to FILE.
+
+With -o the data goes to a temporary file in FILE's directory (mode 0600),
+which is renamed to FILE only once the whole attachment decrypted and
+authenticated: a failure leaves FILE as it was. On standard output, only
+authenticated chunks are written, but a failure midway leaves the output
+incomplete (exit status 1): discard it.`,
+		Args: exactArgs("DB", "PATH", "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			kw, db, err := a.openDB(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			defer closeKW(kw, &err)
+			r, err := db.OpenAttachment(a.ctx, args[1], args[2])
+			if err != nil {
+				return attachmentNotFound(err, args[0], args[1])
+			}
+			defer r.Close()
+			if output == "" || output == "-" {
+				if _, err := io.Copy(a.stdout, r); err != nil {
+					return fmt.Errorf("%w; the output is incomplete: discard it", err)
+				}
+				return nil
+			}
+			return writeFileAtomic(output, r)
+		},
+	}
+	c.Flags().StringVarP(&output, "output", "o", "", "write to `FILE` (mode 0600) instead of standard output")
+	return c
+}
+
+// writeFileAtomic copies r to a temporary file next to name and renames it
+// to name only when all of r was read without error.
+func writeFileAtomic(name string, r io.Reader) (err error) {
+	dir, base := filepath.Split(name)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".keyward-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(0o600); err != nil {
+		return err
+	}
+	if _, err := io.Copy(tmp, r); err != nil {
+		return fmt.Errorf("%w; %s was not written", err, name)
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), name)
+}
+
+type attachmentJSON struct {
+	Name       string    `json:"name"`
+	Size       int64     `json:"size"`
+	KeyVersion uint32    `json:"key_version"`
+	Created    time.Time `json:"created"`
+}
+
+func (a *app) attachLsCmd() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "ls DB PATH",
+		Short: "List an entry's attachments",
+		Args:  exactArgs("DB", "PATH"),
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			kw, db, err := a.openDB(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			defer closeKW(kw, &err)
+			as, err := db.Attachments(a.ctx, args[1])
+			if err != nil {
+				return entryNotFound(err, args[0])
+			}
+			if asJSON {
+				out := make([]attachmentJSON, len(as))
+				for i, at := range as {
+					out[i] = attachmentJSON{Name: at.Name, Size: at.Size, KeyVersion: at.KeyVersion, Created: at.Created.UTC()}
+				}
+				return writeJSON(a.stdout, out)
+			}
+			t := newTable(a.stdout)
+			t.row("NAME", "SIZE", "KEY", "CREATED")
+			for _, at := range as {
+				t.row(printable(at.Name), i64(at.Size), u32(at.KeyVersion), formatTime(at.Created))
+			}
+			return t.flush()
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func (a *app) attachRmCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm DB PATH NAME",
+		Short: "Delete an attachment",
+		Args:  exactArgs("DB", "PATH", "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			kw, db, err := a.openDB(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			defer closeKW(kw, &err)
+			if err := db.DeleteAttachment(a.ctx, args[1], args[2]); err != nil {
+				return attachmentNotFound(err, args[0], args[1])
+			}
+			fmt.Fprintf(a.stderr, "removed attachment %s of %s/%s\n", printable(args[2]), args[0], args[1])
+			return nil
+		},
+	}
+}
+
+// attachmentNotFound adds how to list attachments to a missing one's error.
+func attachmentNotFound(err error, db, path string) error {
+	if errors.Is(err, keyward.ErrNotFound) {
+		return withHint(err, "list the attachments with `keyward attach ls %s %s`", db, path)
+	}
+	return err
+}

@@ -1,0 +1,171 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/keyward/keyward/store"
+)
+
+const entryColumns = "id, database_id, path, type, tags, created, updated, revision, key_version"
+
+// scanEntry scans entryColumns, and the ciphertext if withData.
+func scanEntry(sc scanner, withData bool) (store.Entry, error) {
+	var (
+		e                store.Entry
+		tags             string
+		created, updated int64
+	)
+	dest := []any{&e.ID, &e.DatabaseID, &e.Path, &e.Type, &tags, &created, &updated, &e.Revision, &e.KeyVersion}
+	if withData {
+		dest = append(dest, &e.Ciphertext)
+	}
+	if err := sc.Scan(dest...); err != nil {
+		return store.Entry{}, err
+	}
+	e.Created, e.Updated = fromNanos(created), fromNanos(updated)
+	var err error
+	e.Tags, err = decodeTags(tags)
+	return e, err
+}
+
+// Entry implements [store.Store].
+func (s *Store) Entry(ctx context.Context, dbID, path string) (store.Entry, error) {
+	row := s.read.QueryRowContext(ctx, "SELECT "+entryColumns+", ciphertext FROM entries WHERE database_id = ? AND path = ?",
+		dbID, path)
+	e, err := scanEntry(row, true)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return store.Entry{}, fmt.Errorf("sqlite: entry: %w", err)
+	}
+	return e, nil
+}
+
+// Entries implements [store.Store]. Paths sort bytewise.
+func (s *Store) Entries(ctx context.Context, dbID, prefix, after string, limit int) ([]store.Entry, error) {
+	query := "SELECT " + entryColumns + " FROM entries WHERE database_id = ? AND path >= ? AND path > ?"
+	args := []any{dbID, prefix, after}
+	if end, ok := prefixEnd(prefix); ok {
+		query += " AND path < ?"
+		args = append(args, end)
+	}
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	query += " ORDER BY path LIMIT ?"
+	args = append(args, limit)
+	scan := func(sc scanner) (store.Entry, error) { return scanEntry(sc, false) }
+	out, err := queryAll(ctx, s.read, scan, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: entries: %w", err)
+	}
+	return out, nil
+}
+
+// PutEntry implements [store.Store]. The Revision, Created and Updated of e
+// are ignored. ErrNotFound if the database does not exist; ErrExists if
+// e.ID belongs to another entry. Updated always moves forward, even if the
+// clock does not.
+func (s *Store) PutEntry(ctx context.Context, e store.Entry, expect int64) (store.Entry, error) {
+	if err := checkEntry(e, expect); err != nil {
+		return store.Entry{}, fmt.Errorf("sqlite: put entry: %w", err)
+	}
+	tags, err := encodeTags(e.Tags)
+	if err != nil {
+		return store.Entry{}, fmt.Errorf("sqlite: put entry: %w", err)
+	}
+	now := nanos(time.Now())
+	var created, updated int64
+	if expect == 0 {
+		err = s.write.QueryRowContext(ctx, insertEntry,
+			e.ID, e.DatabaseID, e.Path, e.Type, tags, now, e.KeyVersion, nonNil(e.Ciphertext),
+		).Scan(&created, &updated)
+	} else {
+		err = s.write.QueryRowContext(ctx, updateEntry,
+			e.Type, tags, now, e.KeyVersion, nonNil(e.Ciphertext), e.DatabaseID, e.Path, e.ID, expect,
+		).Scan(&created, &updated)
+	}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		err = store.ErrConflict
+	case isConstraint(err, codeForeignKey):
+		err = fmt.Errorf("unknown database: %w", store.ErrNotFound)
+	case isDuplicate(err):
+		err = store.ErrExists
+	}
+	if err != nil {
+		return store.Entry{}, fmt.Errorf("sqlite: put entry: %w", err)
+	}
+	e.Created, e.Updated, e.Revision = fromNanos(created), fromNanos(updated), expect+1
+	e.Tags, _ = decodeTags(tags)
+	e.Ciphertext = nonNil(e.Ciphertext)
+	return e, nil
+}
+
+// insertEntry creates an entry unless its path exists (then no row).
+const insertEntry = `INSERT INTO entries
+	(id, database_id, path, type, tags, created, updated, revision, key_version, ciphertext)
+	VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 1, ?7, ?8)
+	ON CONFLICT (database_id, path) DO NOTHING
+	RETURNING created, updated`
+
+// updateEntry is the compare-and-swap: no row unless revision and id match.
+const updateEntry = `UPDATE entries
+	SET type = ?1, tags = ?2, updated = max(?3, updated + 1), revision = revision + 1,
+		key_version = ?4, ciphertext = ?5
+	WHERE database_id = ?6 AND path = ?7 AND id = ?8 AND revision = ?9
+	RETURNING created, updated`
+
+func checkEntry(e store.Entry, expect int64) error {
+	if expect < 0 {
+		return fmt.Errorf("expected revision %d (must be 0 to create or the current revision)", expect)
+	}
+	if e.ID == "" || e.DatabaseID == "" {
+		return errors.New("empty entry or database id")
+	}
+	if err := checkName("path", e.Path); err != nil {
+		return err
+	}
+	if e.Type == "" {
+		return nil
+	}
+	return checkName("type", e.Type)
+}
+
+// DeleteEntry implements [store.Store]. Its attachments go with it
+// (ON DELETE CASCADE).
+func (s *Store) DeleteEntry(ctx context.Context, dbID, path string, expect int64) error {
+	if expect < 0 && expect != store.AnyRevision {
+		return fmt.Errorf("sqlite: delete entry: invalid expected revision %d", expect)
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			"DELETE FROM entries WHERE database_id = ? AND path = ? AND (? < 0 OR revision = ?)",
+			dbID, path, expect, expect)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			return nil
+		}
+		var exists bool
+		err = tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM entries WHERE database_id = ? AND path = ?)",
+			dbID, path).Scan(&exists)
+		switch {
+		case err != nil:
+			return err
+		case exists:
+			return store.ErrConflict
+		}
+		return store.ErrNotFound
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: delete entry: %w", err)
+	}
+	return nil
+}
