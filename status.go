@@ -19,6 +19,9 @@ type Slot struct {
 	// Error is why this slot failed in the last unlock attempt, if it was
 	// tried and failed.
 	Error string `json:"error,omitempty"`
+	// Replaced is set by AddSlot when the new slot replaced a broken slot
+	// with the same spec.
+	Replaced int64 `json:"replaced,omitempty"`
 }
 
 // Status is what `keyward status` shows.
@@ -78,13 +81,15 @@ func (kw *Keyward) Slots(ctx context.Context) ([]Slot, error) {
 // AddSlot adds a way to unlock: the root key wrapped by the provider named
 // by spec (e.g. "env:KEYWARD_PASSPHRASE", "file:/etc/keyward.key"). The new
 // slot is tested before it is stored. priority 0 places it after the other
-// ordinary slots.
+// ordinary slots. A slot with the same spec that cannot unlock any more (a
+// lost key file) is replaced; one that still works makes AddSlot refuse.
 func (kw *Keyward) AddSlot(ctx context.Context, spec string, priority int) (Slot, error) {
-	s, err := kw.kr.AddSlot(ctx, spec, priority)
+	a, err := kw.kr.AddSlot(ctx, spec, priority)
 	if err != nil {
 		return Slot{}, err
 	}
-	return Slot{ID: s.ID, Priority: s.Priority, Spec: s.Spec, Created: s.Created}, nil
+	s := a.Slot
+	return Slot{ID: s.ID, Priority: s.Priority, Spec: s.Spec, Created: s.Created, Replaced: a.Replaced}, nil
 }
 
 // RemoveSlot removes a slot unless it is the last one that can unlock now

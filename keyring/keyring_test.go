@@ -346,3 +346,40 @@ func TestIdleDEKsAreWiped(t *testing.T) {
 		t.Fatalf("Version after Seal = %v, want ErrSealed", err)
 	}
 }
+
+func TestAddSlotReplacesBrokenSlotOfSameSpec(t *testing.T) {
+	ctx := context.Background()
+	src := sources(t, env{})
+	_, st, rk := newKeyring(t, nil, src, Options{})
+	if err := os.RemoveAll(src.KeyDir); err != nil { // the auto key file is lost
+		t.Fatal(err)
+	}
+	withRK := src
+	withRK.RecoveryKey = func(context.Context) (string, error) { return rk, nil }
+	k, _ := Open(ctx, st, Options{Sources: withRK})
+	defer k.Close()
+	if _, err := k.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := st.Slots(ctx)
+	added, err := k.AddSlot(ctx, "auto", 0)
+	if err != nil {
+		t.Fatalf("re-adding auto after its key file was lost: %v", err)
+	}
+	if added.Replaced != before[0].ID || added.Slot.Priority != before[0].Priority {
+		t.Fatalf("added = %+v, want it to replace slot %d at priority %d", added, before[0].ID, before[0].Priority)
+	}
+	after, _ := st.Slots(ctx)
+	if len(after) != 2 || after[0].ID != added.Slot.ID {
+		t.Fatalf("slots after replace = %+v", after)
+	}
+	// The new auto slot works on its own, and re-adding it now is refused.
+	k2, _ := Open(ctx, st, Options{Sources: src})
+	defer k2.Close()
+	if _, err := k2.Unlock(ctx); err != nil {
+		t.Fatalf("unlock with the new auto slot: %v", err)
+	}
+	if _, err := k2.AddSlot(ctx, "auto", 0); err == nil || !strings.Contains(err.Error(), "already unlocks") {
+		t.Fatalf("re-adding a working slot = %v, want a refusal", err)
+	}
+}

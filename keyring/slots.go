@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/keyward/keyward/masterkey"
+	"github.com/keyward/keyward/secret"
 	"github.com/keyward/keyward/store"
 )
 
@@ -18,21 +19,34 @@ func (k *Keyring) Slots(ctx context.Context) ([]store.Slot, error) {
 // AddSlot wraps the root key with the provider named by spec and stores it.
 // priority 0 places it after the existing ordinary slots (before recovery).
 // Adding a slot never touches data.
-func (k *Keyring) AddSlot(ctx context.Context, spec string, priority int) (store.Slot, error) {
+//
+// If a slot with the same spec exists and still unlocks, AddSlot refuses.
+// If it exists but cannot unlock now (say the auto key file was lost and
+// the keyring was unlocked with the recovery key), the new slot replaces it
+// and keeps its priority; the replaced slot's id is returned in Replaced.
+func (k *Keyring) AddSlot(ctx context.Context, spec string, priority int) (Added, error) {
 	if _, _, err := masterkey.Parse(spec); err != nil {
-		return store.Slot{}, err
+		return Added{}, err
 	}
 	root, err := k.rootKey()
 	if err != nil {
-		return store.Slot{}, err
+		return Added{}, err
 	}
 	slots, err := k.st.Slots(ctx)
 	if err != nil {
-		return store.Slot{}, err
+		return Added{}, err
 	}
+	var replaced *store.Slot
 	for _, s := range slots {
-		if s.Spec == spec {
-			return store.Slot{}, fmt.Errorf("keyring: a slot for %q exists already (slot %d); remove it first to replace it", spec, s.ID)
+		if s.Spec != spec {
+			continue
+		}
+		if err := k.slotOpens(ctx, s, root); err == nil {
+			return Added{}, fmt.Errorf("keyring: slot %d already unlocks with %q; nothing to add", s.ID, spec)
+		}
+		replaced = &s
+		if priority == 0 {
+			priority = s.Priority
 		}
 	}
 	if priority == 0 {
@@ -45,19 +59,43 @@ func (k *Keyring) AddSlot(ctx context.Context, spec string, priority int) (store
 	}
 	blob, err := wrapForSlot(ctx, spec, root, k.meta.DeploymentID, k.opts.Sources)
 	if err != nil {
-		return store.Slot{}, fmt.Errorf("keyring: slot %q: %w", spec, err)
+		return Added{}, fmt.Errorf("keyring: slot %q: %w", spec, err)
 	}
 	// Prove the new slot opens before anyone relies on it.
-	got, err := unwrapSlot(ctx, spec, blob, k.meta.DeploymentID, k.opts.Sources)
+	if err := k.slotOpens(ctx, store.Slot{Spec: spec, Blob: blob}, root); err != nil {
+		return Added{}, fmt.Errorf("keyring: slot %q does not unwrap what it just wrapped; nothing was stored: %w", spec, err)
+	}
+	added, err := k.st.AddSlot(ctx, store.Slot{Priority: priority, Spec: spec, Blob: blob})
 	if err != nil {
-		return store.Slot{}, fmt.Errorf("keyring: slot %q does not unwrap what it just wrapped: %w", spec, err)
+		return Added{}, err
 	}
-	same := got.Equal(root)
-	got.Wipe()
-	if !same {
-		return store.Slot{}, errors.New("keyring: new slot unwrapped a different key; nothing was stored")
+	out := Added{Slot: added}
+	if replaced != nil {
+		if err := k.st.DeleteSlot(ctx, replaced.ID); err != nil {
+			return out, fmt.Errorf("keyring: added slot %d but could not remove the broken slot %d it replaces: %w", added.ID, replaced.ID, err)
+		}
+		out.Replaced = replaced.ID
 	}
-	return k.st.AddSlot(ctx, store.Slot{Priority: priority, Spec: spec, Blob: blob})
+	return out, nil
+}
+
+// Added is the result of AddSlot.
+type Added struct {
+	Slot     store.Slot
+	Replaced int64 // id of the broken slot with the same spec that was removed, or 0
+}
+
+// slotOpens reports whether s unwraps to root with the keyring's sources.
+func (k *Keyring) slotOpens(ctx context.Context, s store.Slot, root *secret.Key) error {
+	got, err := unwrapSlot(ctx, s.Spec, s.Blob, k.meta.DeploymentID, k.opts.Sources)
+	if err != nil {
+		return err
+	}
+	defer got.Wipe()
+	if !got.Equal(root) {
+		return errors.New("unwraps a different root key")
+	}
+	return nil
 }
 
 // RemoveSlot deletes a slot, but only if another slot can unlock the root
@@ -81,17 +119,11 @@ func (k *Keyring) RemoveSlot(ctx context.Context, id int64) error {
 		if s.ID == id {
 			continue
 		}
-		got, err := unwrapSlot(ctx, s.Spec, s.Blob, k.meta.DeploymentID, k.opts.Sources)
-		if err != nil {
+		if err := k.slotOpens(ctx, s, root); err != nil {
 			reasons = append(reasons, fmt.Errorf("slot %d (%s): %w", s.ID, s.Spec, err))
 			continue
 		}
-		ok := got.Equal(root)
-		got.Wipe()
-		if ok {
-			return k.st.DeleteSlot(ctx, id)
-		}
-		reasons = append(reasons, fmt.Errorf("slot %d (%s): unwraps a different root key", s.ID, s.Spec))
+		return k.st.DeleteSlot(ctx, id)
 	}
 	return &LastSlotError{SlotID: id, Others: reasons}
 }

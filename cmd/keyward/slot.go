@@ -111,6 +111,9 @@ are tried first; by default the new slot goes after the other ordinary slots
 				return err
 			}
 			fmt.Fprintf(a.stderr, "added slot %d: %s (priority %d)\n", s.ID, printable(s.Spec), s.Priority)
+			if s.Replaced != 0 {
+				fmt.Fprintf(a.stderr, "it replaces slot %d, which had the same spec but could no longer unlock\n", s.Replaced)
+			}
 			return nil
 		},
 	}
