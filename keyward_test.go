@@ -505,3 +505,34 @@ func TestFailedInitLeavesNothing(t *testing.T) {
 		t.Fatalf("Init after setting the variable: %v", err)
 	}
 }
+
+func TestNewerSchemaRefusedUntouched(t *testing.T) {
+	kw, cfg, _ := setup(t)
+	kw.Close()
+	raw := rawDB(t, cfg)
+	exec(t, raw, `INSERT INTO schema_migrations (version, applied) VALUES (99, 0)`)
+	raw.Close()
+	snapshot := func() map[string]string {
+		files, _ := filepath.Glob(filepath.Join(cfg.DataDir, "*"))
+		m := map[string]string{}
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			m[filepath.Base(f)] = string(b)
+		}
+		return m
+	}
+	before := snapshot()
+	_, err := keyward.Open(context.Background(), cfg)
+	if !errors.Is(err, keyward.ErrSchemaTooNew) || !strings.Contains(err.Error(), "upgrade keyward") {
+		t.Fatalf("Open on a newer schema = %v, want ErrSchemaTooNew telling to upgrade", err)
+	}
+	if after := snapshot(); len(after) != len(before) || len(before) == 0 {
+		t.Fatalf("files before %d, after %d", len(before), len(after))
+	} else {
+		for name, b := range before {
+			if after[name] != b {
+				t.Fatalf("opening a newer schema changed %s", name)
+			}
+		}
+	}
+}
