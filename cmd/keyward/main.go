@@ -11,9 +11,24 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/keyward/keyward/secret"
 )
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv))
+	// Keys must not end up in a core dump or be readable by a debugger.
+	if err := secret.HardenProcess(); err != nil {
+		fmt.Fprintf(os.Stderr, "keyward: cannot disable core dumps: %v\n", err)
+		os.Exit(1)
+	}
+	// Ctrl-C or SIGTERM cancels the command: an upload in progress is
+	// discarded, nothing half-written becomes visible.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv)
+	stop()
+	os.Exit(code)
 }
