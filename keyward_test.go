@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -420,6 +421,9 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 	}
 	scan := func(stage string) {
 		files, _ := filepath.Glob(filepath.Join(cfg.DataDir, "*"))
+		if stage == "while open (WAL)" && !slices.Contains(files, filepath.Join(cfg.DataDir, keyward.DBFile+"-wal")) {
+			t.Fatalf("no WAL file to scan while open: %v", files)
+		}
 		scanned := 0
 		for _, f := range files {
 			b, err := os.ReadFile(f)

@@ -1,7 +1,9 @@
 package keyring
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -381,5 +383,49 @@ func TestAddSlotReplacesBrokenSlotOfSameSpec(t *testing.T) {
 	}
 	if _, err := k2.AddSlot(ctx, "auto", 0); err == nil || !strings.Contains(err.Error(), "already unlocks") {
 		t.Fatalf("re-adding a working slot = %v, want a refusal", err)
+	}
+}
+
+// TestNoKeyMaterialInStoreFiles scans the SQLite file and its WAL for the
+// raw root key and data keys.
+func TestNoKeyMaterialInStoreFiles(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "kw.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	src := withEnv(sources(t, env{}), env{"P": "pw"})
+	if _, err := Init(ctx, st, []string{"auto", "env:P"}, src); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := Open(ctx, st, Options{Sources: src})
+	defer k.Close()
+	if _, err := k.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var needles [][]byte
+	for _, db := range []string{"a", "b", "c"} {
+		createDB(t, k, st, db)
+		d, err := k.Version(ctx, db, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		needles = append(needles, bytes.Clone(d.Key().UnsafeBytes()))
+	}
+	root, _ := k.rootKey()
+	needles = append(needles, bytes.Clone(root.UnsafeBytes()))
+	files, _ := filepath.Glob(filepath.Join(dir, "kw.db*"))
+	if len(files) < 2 {
+		t.Fatalf("expected the database and its WAL, found %v", files)
+	}
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for i, n := range needles {
+			if bytes.Contains(b, n) || bytes.Contains(b, []byte(hex.EncodeToString(n))) {
+				t.Errorf("key %d found in %s", i, filepath.Base(f))
+			}
+		}
 	}
 }
