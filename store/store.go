@@ -82,8 +82,8 @@ type Store interface {
 	// their own transactions as they come, so memory and transaction size
 	// stay flat; the attachment becomes visible only at Commit, which
 	// replaces any attachment of the same name atomically. Abort, or a
-	// crash, leaves nothing visible; leftovers are removed by the next
-	// BeginAttachment or Open.
+	// crash, leaves nothing visible; a backend removes abandoned leftovers
+	// later (never an upload another process is still writing).
 	BeginAttachment(ctx context.Context, a Attachment) (AttachmentWriter, error)
 	// Attachment returns one committed attachment's metadata. ErrNotFound.
 	Attachment(ctx context.Context, entryID, name string) (Attachment, error)

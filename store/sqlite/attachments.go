@@ -11,8 +11,10 @@ import (
 )
 
 // abandonAfter is how long a pending attachment may go without a write
-// before BeginAttachment (of any writer) removes it as abandoned.
-const abandonAfter = time.Hour
+// before Open or BeginAttachment (of any process) removes it as abandoned.
+// A live upload writes at least every flushChunks chunks (1 MiB), so only
+// an upload slower than 1 MiB per abandonAfter is cut off.
+const abandonAfter = 15 * time.Minute
 
 // BeginAttachment implements [store.Store]. a.Size, a.Chunks and a.Created
 // are ignored (Commit sets them). ErrExists if a.ID is taken.

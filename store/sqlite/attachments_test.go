@@ -31,9 +31,21 @@ func TestCrashLeftoverRemoved(t *testing.T) {
 		t.Fatalf("pending rows after the crash = %v, want [1 %d]", n, flushChunks)
 	}
 
+	// Just after the crash the upload could still be another process's
+	// live one: an Open leaves it alone.
 	s := openTemp(t, path)
+	if n := countPending(t, s.read); n != [2]int{1, flushChunks} {
+		t.Fatalf("pending rows after an immediate reopen = %v, want them kept", n)
+	}
+	s.Close()
+	// Once idle for longer than abandonAfter, it is removed at Open.
+	stale := nanos(time.Now().Add(-abandonAfter - time.Minute))
+	if _, err := raw.Exec("UPDATE attachments SET touched = ? WHERE committed = 0", stale); err != nil {
+		t.Fatal(err)
+	}
+	s = openTemp(t, path)
 	if n := countPending(t, s.read); n != [2]int{0, 0} {
-		t.Errorf("pending rows after reopening = %v, want none", n)
+		t.Errorf("pending rows after reopening past abandonAfter = %v, want none", n)
 	}
 	if _, err := s.Entry(t.Context(), "db", "p"); err != nil {
 		t.Errorf("Entry() after the crash = %v", err)

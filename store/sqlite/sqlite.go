@@ -90,11 +90,11 @@ var (
 
 // Open opens the store in the SQLite file at path, creating the file (mode
 // 0600) and its directory (mode 0700) if they are missing, and brings the
-// schema up to [SchemaVersion]. Pending attachments left by an earlier
-// process (one that crashed, or never committed nor aborted) are removed:
-// every upload last written before Open started. An upload that another
-// process is running on the same file at that moment therefore fails at
-// its next write or Commit (nothing visible is lost).
+// schema up to [SchemaVersion]. Pending attachments abandoned by an earlier
+// process (one that crashed, or never committed nor aborted) are removed
+// once they have gone without a write for abandonAfter; uploads that other
+// processes are running on the same file are left alone. Until removed,
+// leftovers are invisible and only take space.
 //
 // A file written by a newer keyward yields an error wrapping
 // [store.ErrSchemaTooNew], and the file is left as it was.
@@ -138,7 +138,7 @@ func (s *Store) setUp(ctx context.Context, start time.Time) error {
 	if err := migrate(ctx, s.write); err != nil {
 		return err
 	}
-	return s.removePending(ctx, start)
+	return s.removePending(ctx, start.Add(-abandonAfter))
 }
 
 // Path returns the absolute path of the database file.
