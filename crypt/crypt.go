@@ -140,18 +140,6 @@ func NewAEAD(key *secret.Key) (cipher.AEAD, error) {
 	return newAEAD(key.UnsafeBytes())
 }
 
-// newAEAD builds the AEAD that NewAEAD returns. It is newGCM in every
-// normal build; only a build with the keyward_insecure_passthrough tag
-// (benchmarks, see passthrough_insecure.go) replaces it, in init.
-var newAEAD = newGCM
-
-// InsecurePassthrough is true only in a build with the
-// keyward_insecure_passthrough tag, where NewAEAD returns an AEAD that does
-// not encrypt, so that benchmarks can measure what encryption costs. It is
-// false in every build that may ship; a program can refuse to start when it
-// is true. Setting it changes nothing: it only reports the build.
-var InsecurePassthrough = false
-
 // newGCM builds AES-256-GCM from raw key bytes. It does not keep k.
 func newGCM(k []byte) (cipher.AEAD, error) {
 	if len(k) != KeySize {

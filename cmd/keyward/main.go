@@ -16,10 +16,15 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/keyward/keyward/crypt"
 	"github.com/keyward/keyward/secret"
 )
 
 func main() {
+	if crypt.InsecurePassthrough {
+		fmt.Fprintln(os.Stderr, "keyward: this binary was built with the keyward_insecure_passthrough tag, which stores data unencrypted (benchmarks only); refusing to run: rebuild without -tags keyward_insecure_passthrough")
+		os.Exit(1)
+	}
 	// Keys must not end up in a core dump or be readable by a debugger.
 	if err := secret.HardenProcess(); err != nil {
 		fmt.Fprintf(os.Stderr, "keyward: cannot disable core dumps: %v\n", err)
