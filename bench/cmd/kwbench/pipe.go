@@ -116,7 +116,7 @@ func (a *asyncWriter) ReadFrom(r io.Reader) (int64, error) {
 // Close writes what is buffered and waits for the goroutine. It does not
 // close dst.
 func (a *asyncWriter) Close() error {
-	if a.cur != nil && len(a.cur) > 0 {
+	if len(a.cur) > 0 {
 		a.full <- a.cur
 	}
 	a.cur = nil
