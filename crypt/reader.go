@@ -13,11 +13,16 @@ var errReaderClosed = errors.New("crypt: read from a closed stream reader")
 
 // Reader decrypts a stream with random access. It implements io.Reader,
 // io.Seeker and io.ReaderAt over the plaintext. Reading a range decrypts
-// only the chunks it covers; the most recent chunk is kept decrypted.
+// only the chunks it covers. A chunk the read covers whole, from its first
+// byte, is decrypted straight into the caller's buffer; a chunk read in
+// part is decrypted into the Reader's own buffer, which keeps the most
+// recent such chunk.
 //
 // Every byte it returns comes from a chunk that authenticated at its
-// position. A chunk that fails gives ErrAuth and none of its bytes. Calls
-// are serialised, so ReadAt may be called from several goroutines.
+// position. A chunk that fails gives ErrAuth and none of its bytes (where
+// it was being decrypted into the caller's buffer, that part of the buffer
+// is zeroed). Calls are serialised, so ReadAt may be called from several
+// goroutines.
 type Reader struct {
 	mu     sync.Mutex
 	src    io.ReaderAt
@@ -93,11 +98,8 @@ func (r *Reader) load(i int64) error {
 	}
 	r.cur = -1
 	clear(r.pt[:cap(r.pt)])
-	const full = ChunkSize + ChunkOverhead
-	start := StreamHeaderSize + i*full
-	end := min(start+full, r.enc)
-	ct := r.ct[:end-start]
-	if err := readFullAt(r.src, ct, start); err != nil {
+	ct, err := r.readChunk(i)
+	if err != nil {
 		return err
 	}
 	pt, err := r.o.OpenChunk(r.pt[:0], uint64(i), ct, i == r.chunks-1)
@@ -106,6 +108,33 @@ func (r *Reader) load(i int64) error {
 	}
 	r.pt, r.cur = pt, i
 	return nil
+}
+
+// openInto decrypts chunk i, whose plaintext is exactly len(dst) bytes,
+// into dst. The cached chunk stays as it is. If the chunk does not
+// authenticate, dst is cleared: no unauthenticated plaintext is left there.
+func (r *Reader) openInto(dst []byte, i int64) error {
+	ct, err := r.readChunk(i)
+	if err != nil {
+		return err
+	}
+	if _, err := r.o.OpenChunk(dst[:0], uint64(i), ct, i == r.chunks-1); err != nil {
+		clear(dst)
+		return err
+	}
+	return nil
+}
+
+// readChunk reads the ciphertext of chunk i into r.ct and returns it.
+func (r *Reader) readChunk(i int64) ([]byte, error) {
+	const full = ChunkSize + ChunkOverhead
+	start := StreamHeaderSize + i*full
+	end := min(start+full, r.enc)
+	ct := r.ct[:end-start]
+	if err := readFullAt(r.src, ct, start); err != nil {
+		return nil, err
+	}
+	return ct, nil
 }
 
 // ReadAt reads len(p) plaintext bytes from offset off. It returns io.EOF
@@ -130,6 +159,16 @@ func (r *Reader) readAt(p []byte, off int64) (int, error) {
 	n := 0
 	for n < len(p) && off < r.size {
 		i := off / ChunkSize
+		if k := min(ChunkSize, r.size-off); off == i*ChunkSize && int64(len(p)-n) >= k && r.cur != i {
+			// The whole chunk is wanted and not cached: decrypt it
+			// straight into p.
+			if err := r.openInto(p[n:n+int(k)], i); err != nil {
+				return n, err
+			}
+			n += int(k)
+			off += k
+			continue
+		}
 		if err := r.load(i); err != nil {
 			return n, err
 		}

@@ -129,8 +129,9 @@ type countingWriter struct{ n int64 }
 func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 // allocsWriting returns the bytes and objects allocated while writing size
-// bytes through NewWriter in writes of an awkward size.
-func allocsWriting(t *testing.T, size int) (bytes, objects uint64) {
+// bytes through NewWriter in writes of an awkward size, and how many batch
+// buffers the writer allocated.
+func allocsWriting(t *testing.T, size int) (bytes, objects uint64, batches int) {
 	chunk := make([]byte, 10007)
 	var dst countingWriter
 	var before, after runtime.MemStats
@@ -150,18 +151,26 @@ func allocsWriting(t *testing.T, size int) (bytes, objects uint64) {
 	if dst.n != EncryptedSize(int64(size)) {
 		t.Fatalf("wrote %d bytes, want %d", dst.n, EncryptedSize(int64(size)))
 	}
-	return after.TotalAlloc - before.TotalAlloc, after.Mallocs - before.Mallocs
+	return after.TotalAlloc - before.TotalAlloc, after.Mallocs - before.Mallocs, w.(*writer).batches
 }
 
 func TestWriterConstantMemory(t *testing.T) {
-	smallB, smallN := allocsWriting(t, 1<<20)
-	bigB, bigN := allocsWriting(t, 64<<20)
-	t.Logf("1 MiB: %d bytes in %d allocations; 64 MiB: %d bytes in %d allocations", smallB, smallN, bigB, bigN)
-	if bigB > smallB+64<<10 || bigN > smallN+64 {
-		t.Errorf("writing 64 MiB allocated %d bytes in %d objects, 1 MiB %d in %d: memory grows with size", bigB, bigN, smallB, smallN)
+	smallB, smallN, smallBatches := allocsWriting(t, 1<<20)
+	bigB, bigN, bigBatches := allocsWriting(t, 64<<20)
+	t.Logf("1 MiB: %d bytes in %d allocations, %d batches; 64 MiB: %d bytes in %d allocations, %d batches",
+		smallB, smallN, smallBatches, bigB, bigN, bigBatches)
+	if smallBatches != 0 || bigBatches < 1 || bigBatches > wbBufs {
+		t.Errorf("batch buffers: %d for 1 MiB (want 0), %d for 64 MiB (want 1..%d)", smallBatches, bigBatches, wbBufs)
 	}
-	if bigB > 1<<20 {
-		t.Errorf("writing 64 MiB allocated %d bytes, want well under 1 MiB", bigB)
+	// Beyond its batch buffers (about 1 MiB each, allocated once, at most
+	// wbBufs), the writer's memory does not depend on the stream's size.
+	batchBytes := uint64(bigBatches) * batchSize
+	if bigB > smallB+batchBytes+64<<10 || bigN > smallN+64 {
+		t.Errorf("writing 64 MiB allocated %d bytes in %d objects (%d in batches), 1 MiB %d in %d: memory grows with size",
+			bigB, bigN, batchBytes, smallB, smallN)
+	}
+	if bigB > wbBufs*batchSize+1<<20 {
+		t.Errorf("writing 64 MiB allocated %d bytes, want at most %d batches and well under 1 MiB more", bigB, wbBufs)
 	}
 }
 
