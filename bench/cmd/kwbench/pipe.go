@@ -4,17 +4,13 @@ package main
 // most of a file→file run is the kernel's write path (page allocation and
 // copy into the page cache or tmpfs), not the cipher: a sequential loop
 // pays encrypt + write one after the other, while with two cores the
-// writes of one buffer can run while the next is encrypted. These ops do
-// exactly what streamEncrypt and streamDecrypt do, with an asyncWriter in
-// front of the output file.
+// writes of one buffer can run while the next is encrypted. streamEncrypt
+// and streamDecrypt put an asyncWriter in front of the output file when
+// asked to (the "-pipe" ops).
 
 import (
-	"errors"
 	"io"
-	"os"
 	"sync"
-
-	"github.com/keyward/keyward/crypt"
 )
 
 // Buffers of the asyncWriter: pipeBufs of copyBufSize bytes, so at most
@@ -123,59 +119,4 @@ func (a *asyncWriter) Close() error {
 	close(a.full)
 	<-a.done
 	return a.failed()
-}
-
-// streamEncryptPipe is streamEncrypt with the output behind an asyncWriter.
-func streamEncryptPipe(keyPath, in, out string) error {
-	key, err := readKey(keyPath)
-	if err != nil {
-		return err
-	}
-	defer key.Wipe()
-	src, err := os.Open(in)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	dst, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	aw := newAsyncWriter(dst)
-	w, err := crypt.NewWriter(aw, key, streamVersion, streamCtx)
-	if err != nil {
-		return errors.Join(err, aw.Close(), dst.Close())
-	}
-	_, err = io.CopyBuffer(w, readerOnly{src}, make([]byte, copyBufSize))
-	return errors.Join(err, w.Close(), aw.Close(), dst.Close())
-}
-
-// streamDecryptPipe is streamDecrypt with the output behind an asyncWriter.
-func streamDecryptPipe(keyPath, in, out string) error {
-	key, err := readKey(keyPath)
-	if err != nil {
-		return err
-	}
-	defer key.Wipe()
-	src, err := os.Open(in)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	st, err := src.Stat()
-	if err != nil {
-		return err
-	}
-	r, err := crypt.NewReader(src, st.Size(), key, streamCtx)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	dst, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	aw := newAsyncWriter(dst)
-	_, err = aw.ReadFrom(r)
-	return errors.Join(err, aw.Close(), dst.Close())
 }
