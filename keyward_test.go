@@ -223,8 +223,8 @@ func TestTamperedEntries(t *testing.T) {
 		}
 	}
 	raw := rawDB(t, cfg)
-	// one: a flipped byte in the tag.
-	exec(t, raw, `UPDATE entries SET ciphertext = CAST(substr(ciphertext, 1, length(ciphertext)-1) || x'00' AS BLOB) WHERE path = 'one' AND database_id = (SELECT id FROM databases WHERE name = 'a')`)
+	// one: a flipped byte in the tag (XOR, so it always changes).
+	flipLastByte(t, raw, `SELECT rowid, ciphertext FROM entries WHERE path = 'one' AND database_id = (SELECT id FROM databases WHERE name = 'a')`, `UPDATE entries SET ciphertext = ? WHERE rowid = ?`)
 	// two: truncated.
 	exec(t, raw, `UPDATE entries SET ciphertext = substr(ciphertext, 1, 20) WHERE path = 'two' AND database_id = (SELECT id FROM databases WHERE name = 'a')`)
 	// three: swapped with four in the same database.
@@ -264,7 +264,7 @@ func TestTamperedWrappedKey(t *testing.T) {
 	db := mustDB(t, kw, "a")
 	db.Put(ctx, keyward.Entry{Path: "p", Fields: map[string]string{"k": "v"}})
 	kw.Close() // drop the cached key
-	exec(t, rawDB(t, cfg), `UPDATE data_keys SET wrapped = CAST(substr(wrapped, 1, 20) || x'ff' || substr(wrapped, 22) AS BLOB)`)
+	flipLastByte(t, rawDB(t, cfg), `SELECT rowid, wrapped FROM data_keys`, `UPDATE data_keys SET wrapped = ? WHERE rowid = ?`)
 	kw2, err := keyward.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -315,7 +315,7 @@ func TestTamperedAttachments(t *testing.T) {
 		raw.QueryRow(`SELECT a.id FROM attachments a JOIN entries e ON e.id = a.entry_id WHERE e.path = 'e' AND a.name = ?`, n).Scan(&id)
 		return id
 	}
-	exec(t, raw, `UPDATE attachment_chunks SET data = CAST(x'00' || substr(data, 2) AS BLOB) WHERE attachment_id = ? AND idx = 1`, att("flip"))
+	flipLastByte(t, raw, `SELECT rowid, data FROM attachment_chunks WHERE attachment_id = '`+att("flip")+`' AND idx = 1`, `UPDATE attachment_chunks SET data = ? WHERE rowid = ?`)
 	exec(t, raw, `DELETE FROM attachment_chunks WHERE attachment_id = ? AND idx = 3`, att("truncate"))
 	exec(t, raw, `UPDATE attachments SET chunks = 3 WHERE id = ?`, att("truncate"))
 	exec(t, raw, `UPDATE attachment_chunks SET idx = 1000 WHERE attachment_id = ? AND idx = 0`, att("swap"))
@@ -356,6 +356,19 @@ func TestTamperedAttachments(t *testing.T) {
 	if err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("untouched attachment: %d bytes, %v", len(got), err)
 	}
+}
+
+// flipLastByte reads one (rowid, blob) with sel, inverts the blob's last
+// byte, and writes it back with upd (blob, rowid).
+func flipLastByte(t *testing.T, raw *sql.DB, sel, upd string) {
+	t.Helper()
+	var rowid int64
+	var b []byte
+	if err := raw.QueryRow(sel).Scan(&rowid, &b); err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-1] ^= 0xff
+	exec(t, raw, upd, b, rowid)
 }
 
 type failingReader struct{ n int }
