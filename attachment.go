@@ -58,47 +58,181 @@ func (d *Database) PutAttachment(ctx context.Context, path, name string, r io.Re
 	return toAttachment(stored), nil
 }
 
-// sealChunks reads r a chunk ahead, so it knows which chunk is the last.
+// sealChunks reads r a chunk ahead, so it knows which chunk is the last,
+// seals each chunk in place and hands it to a goroutine that stores it: the
+// store writes chunk N (SQLite: a batch of them) while chunk N+1 is read and
+// sealed. At most pipeDepth chunk buffers exist; all of them are wiped before
+// sealChunks returns, and the storing goroutine has ended by then.
 func sealChunks(ctx context.Context, r io.Reader, s *crypt.StreamSealer, w store.AttachmentWriter, a store.Attachment) (store.Attachment, error) {
-	cur := make([]byte, crypt.ChunkSize)
-	next := make([]byte, crypt.ChunkSize)
-	out := make([]byte, 0, crypt.ChunkSize+crypt.ChunkOverhead)
-	defer clear(cur)
-	defer clear(next)
-	n, err := io.ReadFull(r, cur)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+	p := newChunkPipe(ctx, w)
+	defer func() {
+		if !p.closed { // r panicked: stop the store side all the same
+			p.cancel()
+			p.close()
+		}
+	}()
+	size, chunks, err := sealInto(ctx, r, s, p)
+	if err != nil {
+		p.cancel() // the store need not finish what is queued
+	}
+	if serr := p.close(); err == nil {
+		err = serr
+	}
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			err = cerr // the cause, whichever side noticed first
+		}
 		return a, err
 	}
+	a.Size, a.Chunks = size, chunks
+	return a, nil
+}
+
+// sealInto reads and seals the chunks of r and sends them down p. It stops
+// at the first error, its own or the store's.
+func sealInto(ctx context.Context, r io.Reader, s *crypt.StreamSealer, p *chunkPipe) (size, chunks int64, err error) {
+	cur, err := p.buffer()
+	if err != nil {
+		return 0, 0, err
+	}
+	n, err := io.ReadFull(r, cur[:crypt.ChunkSize])
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return 0, 0, err
+	}
 	var idx int64
-	var size int64
 	for {
 		if err := ctx.Err(); err != nil {
-			return a, err
+			return 0, 0, err
 		}
+		var next []byte
 		m := 0
 		if n == crypt.ChunkSize {
-			m, err = io.ReadFull(r, next)
+			if next, err = p.buffer(); err != nil {
+				return 0, 0, err
+			}
+			m, err = io.ReadFull(r, next[:crypt.ChunkSize])
 			if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-				return a, err
+				return 0, 0, err
 			}
 		}
 		last := m == 0
-		ct, err := s.SealChunk(out[:0], cur[:n], last)
+		ct, err := s.SealChunk(cur[:0], cur[:n], last) // in place
 		if err != nil {
-			return a, err
+			return 0, 0, err
 		}
-		if err := w.WriteChunk(ctx, idx, ct); err != nil {
-			return a, err
+		if err := p.send(idx, ct); err != nil {
+			return 0, 0, err
 		}
 		size += int64(n)
 		idx++
 		if last {
-			break
+			return size, idx, nil
 		}
-		cur, next, n = next, cur, m
+		cur, n = next, m
 	}
-	a.Size, a.Chunks = size, idx
-	return a, nil
+}
+
+// pipeDepth is how many sealed chunks may be in flight between the sealer
+// and the store: enough to keep sealing while the store commits a batch
+// (SQLite: 16 chunks), about 1 MiB.
+const pipeDepth = 16
+
+// chunkPipe runs WriteChunk calls in a goroutine of its own, in order.
+type chunkPipe struct {
+	ctx    context.Context // the store's: cancelled by cancel
+	cancel context.CancelFunc
+	w      store.AttachmentWriter
+	work   chan pipeChunk
+	free   chan []byte   // buffers the store is done with
+	failed chan struct{} // closed when the store failed (err is set)
+	done   chan struct{} // closed when the goroutine has ended
+	err    error         // the store's error, read after failed or done
+	bufs   [][]byte      // every buffer made, wiped by close
+	closed bool          // close was called
+}
+
+type pipeChunk struct {
+	idx  int64
+	data []byte
+}
+
+func newChunkPipe(ctx context.Context, w store.AttachmentWriter) *chunkPipe {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &chunkPipe{
+		ctx: ctx, cancel: cancel, w: w,
+		work:   make(chan pipeChunk, pipeDepth),
+		free:   make(chan []byte, pipeDepth),
+		failed: make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	go p.run()
+	return p
+}
+
+// run stores the chunks it receives until work is closed. After a failure
+// it only returns the buffers.
+func (p *chunkPipe) run() {
+	defer close(p.done)
+	for c := range p.work {
+		if p.err == nil {
+			err := p.ctx.Err()
+			if err == nil {
+				err = p.w.WriteChunk(p.ctx, c.idx, c.data)
+			}
+			if err != nil {
+				p.err = err
+				close(p.failed)
+			}
+		}
+		p.free <- c.data[:0]
+	}
+}
+
+// buffer returns a chunk buffer (capacity ChunkSize+ChunkOverhead) that
+// nothing else uses: a new one while fewer than pipeDepth exist, else one
+// the store is done with.
+func (p *chunkPipe) buffer() ([]byte, error) {
+	select {
+	case b := <-p.free:
+		return b, nil
+	default:
+	}
+	if len(p.bufs) < pipeDepth {
+		b := make([]byte, 0, crypt.ChunkSize+crypt.ChunkOverhead)
+		p.bufs = append(p.bufs, b)
+		return b, nil
+	}
+	select {
+	case b := <-p.free:
+		return b, nil
+	case <-p.failed:
+		return nil, p.err
+	}
+}
+
+// send queues a sealed chunk for the store.
+func (p *chunkPipe) send(idx int64, data []byte) error {
+	select {
+	case <-p.failed:
+		return p.err
+	default:
+	}
+	// Never blocks: there are at most pipeDepth buffers.
+	p.work <- pipeChunk{idx, data}
+	return nil
+}
+
+// close waits until the store has written (or, after cancel, dropped) what
+// was sent, wipes the buffers and returns the store's error.
+func (p *chunkPipe) close() error {
+	p.closed = true
+	close(p.work)
+	<-p.done
+	p.cancel()
+	for _, b := range p.bufs {
+		clear(b[:cap(b)])
+	}
+	return p.err
 }
 
 // Attachments lists the attachments of the entry at path.

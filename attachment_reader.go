@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/keyward/keyward/crypt"
 	"github.com/keyward/keyward/store"
@@ -16,6 +17,7 @@ import (
 type AttachmentReader struct {
 	info Attachment
 	r    *crypt.Reader
+	src  *chunkSource
 	err  func(error) error
 }
 
@@ -44,7 +46,7 @@ func (d *Database) OpenAttachment(ctx context.Context, path, name string) (*Atta
 	if err != nil {
 		return nil, wrap(err)
 	}
-	src := &chunkSource{ctx: ctx, st: d.kw.st, a: a, cur: -1}
+	src := newChunkSource(ctx, d.kw.st, a)
 	size, err := src.size()
 	if err != nil {
 		return nil, wrap(err)
@@ -53,7 +55,7 @@ func (d *Database) OpenAttachment(ctx context.Context, path, name string) (*Atta
 	if err != nil {
 		return nil, wrap(err)
 	}
-	return &AttachmentReader{info: toAttachment(a), r: r, err: wrap}, nil
+	return &AttachmentReader{info: toAttachment(a), r: r, src: src, err: wrap}, nil
 }
 
 // Info describes the attachment.
@@ -79,24 +81,57 @@ func (ar *AttachmentReader) Seek(off int64, whence int) (int64, error) {
 	return ar.r.Seek(off, whence)
 }
 
-// Close releases the reader.
-func (ar *AttachmentReader) Close() error { return nil }
+// Close releases the reader's buffers. A later read fetches what it needs
+// again.
+func (ar *AttachmentReader) Close() error {
+	ar.src.release()
+	return nil
+}
 
 // chunkSource presents the stored rows of an attachment as the byte stream
 // header || chunk0 || chunk1 || … that crypt.Reader expects. Every stored
 // chunk but the last is exactly ChunkSize+ChunkOverhead bytes; a row that is
 // not is read as it is and fails authentication.
+//
+// It keeps a window of consecutive chunks. When the store can read several
+// chunks per query (chunkRangeReader) and the access is sequential, a miss
+// fills the window with up to readAhead chunks at once; a random access
+// reads one. The window's buffers are reused, so reading allocates nothing
+// per chunk here. Chunks are authenticated by crypt.Reader as they are used,
+// whichever query brought them.
 type chunkSource struct {
-	ctx  context.Context
-	st   store.Store
-	a    store.Attachment
-	cur  int64
-	data []byte
+	ctx context.Context
+	st  store.Store
+	rr  chunkRangeReader // nil: one AttachmentChunk call per chunk
+	a   store.Attachment
+
+	mu    sync.Mutex
+	first int64    // index of win[0]
+	win   [][]byte // chunks first, first+1, …: a prefix of bufs
+	bufs  [][]byte // up to readAhead buffers, kept across fills
 }
+
+// chunkRangeReader is implemented by stores that read several consecutive
+// chunks per query into the caller's buffers (store/sqlite does). See
+// sqlite.Store.ReadAttachmentChunks for the contract.
+type chunkRangeReader interface {
+	ReadAttachmentChunks(ctx context.Context, attachmentID string, first int64, dst [][]byte) (int, error)
+}
+
+// readAhead bounds the window: 8 sealed chunks, about 512 KiB per reader.
+const readAhead = 8
 
 const sealedChunk = crypt.ChunkSize + crypt.ChunkOverhead
 
+func newChunkSource(ctx context.Context, st store.Store, a store.Attachment) *chunkSource {
+	c := &chunkSource{ctx: ctx, st: st, a: a}
+	c.rr, _ = st.(chunkRangeReader)
+	return c
+}
+
 func (c *chunkSource) size() (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	last, err := c.chunk(c.a.Chunks - 1)
 	if err != nil {
 		return 0, err
@@ -104,19 +139,49 @@ func (c *chunkSource) size() (int64, error) {
 	return int64(len(c.a.Header)) + (c.a.Chunks-1)*sealedChunk + int64(len(last)), nil
 }
 
+// chunk returns chunk i (0 <= i < c.a.Chunks), valid until the next call.
 func (c *chunkSource) chunk(i int64) ([]byte, error) {
-	if i != c.cur {
+	if i >= c.first && i-c.first < int64(len(c.win)) {
+		return c.win[i-c.first], nil
+	}
+	n := int64(1)
+	if c.rr != nil && (i == 0 || i == c.first+int64(len(c.win))) {
+		n = min(readAhead, c.a.Chunks-i) // sequential: read ahead
+	}
+	c.win = nil
+	if c.rr == nil {
 		b, err := c.st.AttachmentChunk(c.ctx, c.a.ID, i)
 		if err != nil {
 			return nil, fmt.Errorf("chunk %d: %w", i, err)
 		}
-		c.cur, c.data = i, b
+		c.first, c.win = i, [][]byte{b}
+		return b, nil
 	}
-	return c.data, nil
+	for int64(len(c.bufs)) < n {
+		c.bufs = append(c.bufs, nil) // grown by the store to the chunks' size
+	}
+	got, err := c.rr.ReadAttachmentChunks(c.ctx, c.a.ID, i, c.bufs[:n])
+	if err == nil && (got < 1 || int64(got) > n) {
+		err = fmt.Errorf("store returned %d chunks for %d", got, n)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("chunk %d: %w", i, err)
+	}
+	c.first, c.win = i, c.bufs[:got]
+	return c.win[0], nil
+}
+
+// release drops the window and its buffers.
+func (c *chunkSource) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.win, c.bufs = nil, nil
 }
 
 // ReadAt implements io.ReaderAt over the virtual stream.
 func (c *chunkSource) ReadAt(p []byte, off int64) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	n := 0
 	for n < len(p) {
 		pos := off + int64(n)

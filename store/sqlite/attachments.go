@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/keyward/keyward/store"
@@ -98,19 +99,86 @@ func (s *Store) Attachments(ctx context.Context, entryID string) ([]store.Attach
 	return out, nil
 }
 
+// chunkQuery selects the chunks of a committed attachment (?1) with
+// indexes ?2..?3, in order. It walks the primary key (attachment_id, idx).
+const chunkQuery = `SELECT c.idx, c.data FROM attachment_chunks c
+	JOIN attachments a ON a.id = c.attachment_id
+	WHERE c.attachment_id = ?1 AND c.idx BETWEEN ?2 AND ?3 AND a.committed = 1
+	ORDER BY c.idx`
+
+// MaxChunksPerRead is the most chunks [Store.ReadAttachmentChunks] reads
+// in one query.
+const MaxChunksPerRead = 64
+
 // AttachmentChunk implements [store.Store].
 func (s *Store) AttachmentChunk(ctx context.Context, attachmentID string, index int64) ([]byte, error) {
-	var data []byte
-	err := s.read.QueryRowContext(ctx, `SELECT c.data FROM attachment_chunks c
-		JOIN attachments a ON a.id = c.attachment_id
-		WHERE c.attachment_id = ? AND c.idx = ? AND a.committed = 1`, attachmentID, index).Scan(&data)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = store.ErrNotFound
-	}
-	if err != nil {
+	dst := [][]byte{nil}
+	if _, err := s.readChunks(ctx, attachmentID, index, dst); err != nil {
 		return nil, fmt.Errorf("sqlite: attachment chunk: %w", err)
 	}
-	return nonNil(data), nil
+	return nonNil(dst[0]), nil
+}
+
+// ReadAttachmentChunks reads, in one query, the stored bytes of up to
+// len(dst) consecutive chunks of a committed attachment, starting at index
+// first, into buffers the caller keeps: chunk first+i replaces the contents
+// of dst[i] (dst[i] = append(dst[i][:0], chunk...)), so a caller that passes
+// the same buffers again allocates nothing. It returns how many chunks it
+// read: fewer than len(dst) where the attachment has no chunk at some index
+// after first (past its end, or where a row is missing); chunks after such a
+// gap are not read. ErrNotFound if chunk first does not exist or the
+// attachment is not committed. At most [MaxChunksPerRead] chunks are read per
+// call. The chunks come from one snapshot of the database, which is not held
+// after the call returns.
+func (s *Store) ReadAttachmentChunks(ctx context.Context, attachmentID string, first int64, dst [][]byte) (int, error) {
+	n, err := s.readChunks(ctx, attachmentID, first, dst)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: read attachment chunks: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Store) readChunks(ctx context.Context, attachmentID string, first int64, dst [][]byte) (int, error) {
+	if len(dst) == 0 || len(dst) > MaxChunksPerRead {
+		return 0, fmt.Errorf("%d chunks requested, want 1 to %d", len(dst), MaxChunksPerRead)
+	}
+	if first < 0 || first > math.MaxInt64-int64(len(dst)) {
+		return 0, store.ErrNotFound
+	}
+	stmt, err := s.chunkStmt(ctx)
+	if err != nil {
+		return 0, err
+	}
+	rows, err := stmt.QueryContext(ctx, attachmentID, first, first+int64(len(dst))-1)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for n < len(dst) && rows.Next() {
+		var (
+			idx  int64
+			data sql.RawBytes // valid until the next Next: copied at once
+		)
+		if err := rows.Scan(&idx, &data); err != nil {
+			return 0, err
+		}
+		if idx != first+int64(n) {
+			break // a missing row: stop at the gap
+		}
+		dst[n] = append(dst[n][:0], data...)
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, store.ErrNotFound
+	}
+	return n, nil
 }
 
 // DeleteAttachment implements [store.Store]. Its chunks go with it.

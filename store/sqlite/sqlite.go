@@ -20,6 +20,13 @@
 // written in batches so that bulk uploads pay that fsync once per megabyte,
 // not once per chunk.
 //
+// The first bulk upload also opens a third connection, on which a goroutine
+// copies the log into the database file (PASSIVE checkpoints, also with
+// synchronous FULL) while the writer goes on with the next batch; the log
+// stays as small as SQLite's automatic checkpoint keeps it (see
+// checkpoint.go). Chunk reads use a prepared statement and can fetch several
+// consecutive chunks per query ([Store.ReadAttachmentChunks]).
+//
 // # Files
 //
 // Open creates the file with mode 0600 (and its directory with 0700); SQLite
@@ -62,6 +69,11 @@ type Store struct {
 	write *sql.DB // one connection, BEGIN IMMEDIATE
 	read  *sql.DB // query_only connections
 
+	stmtMu sync.Mutex
+	chunks *sql.Stmt // chunkQuery on read, prepared on first use
+
+	ckpt checkpointer // background checkpoints during uploads
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -75,6 +87,7 @@ var (
 		"_pragma=journal_mode(WAL)",
 		"_pragma=synchronous(FULL)",
 		"_pragma=foreign_keys(1)",
+		"_pragma=wal_autocheckpoint(" + fmt.Sprint(autoCheckpointPages) + ")",
 		"_txlock=immediate",
 	}
 	readerParams = []string{
@@ -110,7 +123,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := probe(ctx, abs); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
-	s := &Store{path: abs}
+	s := &Store{path: abs, ckpt: checkpointer{path: abs}}
 	if s.write, err = openDB(abs, writerParams, 1); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
@@ -148,11 +161,17 @@ func (s *Store) Path() string { return s.path }
 // connection pools. Calling it again returns the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.stmtMu.Lock()
+		if s.chunks != nil {
+			s.chunks.Close()
+		}
+		s.stmtMu.Unlock()
 		errRead := s.read.Close()
+		errCkpt := s.ckpt.close()
 		// Best effort: another process may hold the log open.
 		_, _ = s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 		errWrite := s.write.Close()
-		if err := errors.Join(errRead, errWrite); err != nil {
+		if err := errors.Join(errRead, errCkpt, errWrite); err != nil {
 			s.closeErr = fmt.Errorf("sqlite: close: %w", err)
 		}
 	})
@@ -195,6 +214,22 @@ func openDB(path string, params []string, conns int) (*sql.DB, error) {
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
 	return db, nil
+}
+
+// chunkStmt returns chunkQuery prepared on the read pool (database/sql
+// prepares it once per connection). Parsing the query took as long as
+// reading a 64 KiB chunk.
+func (s *Store) chunkStmt(ctx context.Context) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if s.chunks == nil {
+		st, err := s.read.PrepareContext(ctx, chunkQuery)
+		if err != nil {
+			return nil, err
+		}
+		s.chunks = st
+	}
+	return s.chunks, nil
 }
 
 // tx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it if fn

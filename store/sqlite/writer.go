@@ -24,11 +24,12 @@ type writer struct {
 	s *Store
 	a store.Attachment
 
-	mu   sync.Mutex
-	next int64  // index the next WriteChunk must carry
-	buf  []byte // buffered chunks, back to back
-	ends []int  // end offset in buf of each buffered chunk
-	done bool   // committed or aborted
+	mu      sync.Mutex
+	next    int64  // index the next WriteChunk must carry
+	buf     []byte // buffered chunks, back to back
+	ends    []int  // end offset in buf of each buffered chunk
+	batches int    // full batches written with bulkTx
+	done    bool   // committed or aborted
 }
 
 var errClosed = errors.New("the attachment was committed or aborted already")
@@ -64,7 +65,14 @@ func (w *writer) flush(ctx context.Context) error {
 	if len(w.ends) == 0 {
 		return nil
 	}
-	err := w.s.tx(ctx, func(tx *sql.Tx) error {
+	// A full batch is part of a bulk upload: it leaves the checkpoint to
+	// the checkpointer (see checkpoint.go). A partial one comes from Commit.
+	bulk := len(w.buf) >= flushBytes || len(w.ends) >= flushChunks
+	txFn := w.s.tx
+	if bulk {
+		txFn = w.s.bulkTx
+	}
+	err := txFn(ctx, func(tx *sql.Tx) error {
 		if err := w.touch(ctx, tx); err != nil {
 			return err
 		}
@@ -87,6 +95,10 @@ func (w *writer) flush(ctx context.Context) error {
 		return err
 	}
 	w.buf, w.ends = w.buf[:0], w.ends[:0]
+	if bulk {
+		w.batches++
+		w.s.afterBatch(ctx, w.batches)
+	}
 	return nil
 }
 
