@@ -71,9 +71,9 @@ func (a *app) attachGetCmd() *cobra.Command {
 
 With -o the data goes to a temporary file in FILE's directory (mode 0600),
 which is renamed to FILE only once the whole attachment decrypted and
-authenticated: a failure leaves FILE as it was. On standard output, only
-authenticated chunks are written, but a failure midway leaves the output
-incomplete (exit status 1): discard it.`,
+authenticated: a failure leaves FILE as it was. On standard output, the
+whole attachment is authenticated first (it is decrypted twice), so a
+tampered attachment prints nothing.`,
 		Args: exactArgs("DB", "PATH", "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			kw, db, err := a.openDB(cmd, args[0])
@@ -87,7 +87,16 @@ incomplete (exit status 1): discard it.`,
 			}
 			defer r.Close()
 			if output == "" || output == "-" {
+				// Authenticate every chunk before the first byte goes out,
+				// so a tampered attachment prints nothing at all.
+				if _, err := io.Copy(io.Discard, r); err != nil {
+					return err
+				}
+				if _, err := r.Seek(0, io.SeekStart); err != nil {
+					return err
+				}
 				if _, err := io.Copy(a.stdout, r); err != nil {
+					// Only if the attachment changed between the two passes.
 					return fmt.Errorf("%w; the output is incomplete: discard it", err)
 				}
 				return nil

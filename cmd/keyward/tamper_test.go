@@ -132,13 +132,14 @@ func TestTamperedAttachment(t *testing.T) {
 		t.Errorf("attach get -o left %d file(s) behind: %v", len(left), left)
 	}
 
-	// To standard output, the chunks before the altered one may have been
-	// written, but the exit status says the output is incomplete.
+	// To standard output: the whole attachment is authenticated before the
+	// first byte goes out, so the chunk before the altered one is not
+	// printed either.
 	code, out, errOut := c.run("attach", "get", "docs", "contract", "in.bin")
-	if code != exitError || !strings.Contains(errOut, "incomplete") {
-		t.Errorf("attach get: exit %d, stderr %q; want exit 1 and a word that the output is incomplete", code, errOut)
+	if code != exitError || !strings.Contains(errOut, `attachment "in.bin" of entry "contract"`) {
+		t.Errorf("attach get: exit %d, stderr %q; want exit 1 naming the attachment", code, errOut)
 	}
-	if len(out) >= len(data) {
-		t.Errorf("attach get wrote %d bytes of a %d-byte attachment with an altered chunk", len(out), len(data))
+	if len(out) != 0 {
+		t.Errorf("attach get printed %d bytes of an attachment with an altered chunk, want none", len(out))
 	}
 }
