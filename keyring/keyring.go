@@ -18,6 +18,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -113,7 +114,7 @@ func Init(ctx context.Context, st store.Store, specs []string, sources masterkey
 	root := secret.Random(crypt.KeySize)
 	defer root.Wipe()
 	var slots []store.Slot
-	for i, spec := range append(specs, recoverySpec) {
+	for i, spec := range slices.Concat(specs, []string{recoverySpec}) {
 		if spec == recoverySpec && i < len(specs) {
 			return "", fmt.Errorf("keyring: the recovery slot is made by init; leave it out of --master-key")
 		}

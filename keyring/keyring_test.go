@@ -429,3 +429,18 @@ func TestNoKeyMaterialInStoreFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestInitLeavesSpecsAlone: Init must not write the recovery spec into
+// spare capacity of the caller's slice.
+func TestInitLeavesSpecsAlone(t *testing.T) {
+	specs := make([]string, 1, 2)
+	specs[0] = "auto"
+	spare := specs[:2]
+	spare[1] = "untouched"
+	if _, err := Init(context.Background(), openStore(t), specs, sources(t, env{})); err != nil {
+		t.Fatal(err)
+	}
+	if spare[1] != "untouched" {
+		t.Fatalf("Init wrote %q into the caller's slice", spare[1])
+	}
+}
