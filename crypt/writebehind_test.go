@@ -97,19 +97,7 @@ func writeFixed(t *testing.T, dst io.Writer, salt, pt []byte, step int) *writer 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if step == 0 {
-		step = max(1, len(pt))
-	}
-	for p := pt; len(p) > 0; {
-		n := min(step, len(p))
-		if k, err := w.Write(p[:n]); k != n || err != nil {
-			t.Fatalf("Write(%d bytes) = %d, %v", n, k, err)
-		}
-		p = p[n:]
-	}
-	if err := w.Close(); err != nil {
-		t.Fatalf("Close = %v", err)
-	}
+	writeInSteps(t, w, pt, step)
 	return w
 }
 

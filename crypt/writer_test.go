@@ -12,13 +12,10 @@ import (
 // TestWriterMatchesSealer; 0 means everything at once.
 var writeSizes = []int{0, 1, 7, 4096, ChunkSize - 1, ChunkSize, ChunkSize + 1, 3 * ChunkSize}
 
-func writeStream(t testing.TB, pt []byte, step int) []byte {
+// writeInSteps writes pt to w in Writes of step bytes (0: all at once),
+// failing on any short or failed Write, then closes w.
+func writeInSteps(t testing.TB, w io.WriteCloser, pt []byte, step int) {
 	t.Helper()
-	var buf bytes.Buffer
-	w, err := NewWriter(&buf, streamDEK, 2, testCtx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if step == 0 {
 		step = max(1, len(pt))
 	}
@@ -30,8 +27,18 @@ func writeStream(t testing.TB, pt []byte, step int) []byte {
 		p = p[n:]
 	}
 	if err := w.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+}
+
+func writeStream(t testing.TB, pt []byte, step int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, streamDEK, 2, testCtx)
+	if err != nil {
 		t.Fatal(err)
 	}
+	writeInSteps(t, w, pt, step)
 	return buf.Bytes()
 }
 
