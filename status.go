@@ -2,60 +2,23 @@ package keyward
 
 import (
 	"context"
-	"time"
+	"github.com/keyward/keyward/api"
 
 	"github.com/keyward/keyward/secret"
 	"github.com/keyward/keyward/store"
 )
 
 // Slot describes one way to unlock the root key.
-type Slot struct {
-	ID       int64     `json:"id"`
-	Priority int       `json:"priority"`
-	Spec     string    `json:"spec"`
-	Created  time.Time `json:"created"`
-	// Unlocked is true for the slot that unlocked this process.
-	Unlocked bool `json:"unlocked"`
-	// Error is why this slot failed in the last unlock attempt, if it was
-	// tried and failed.
-	Error string `json:"error,omitempty"`
-	// Replaced is set by AddSlot when the new slot replaced a broken slot
-	// with the same spec.
-	Replaced int64 `json:"replaced,omitempty"`
-}
+type Slot = api.Slot
 
 // Status is what `keyward status` shows.
-type Status struct {
-	Store         string           `json:"store"`
-	DeploymentID  string           `json:"deployment_id"`
-	SchemaVersion int              `json:"schema_version"`
-	Sealed        bool             `json:"sealed"`
-	UnlockedBy    *Slot            `json:"unlocked_by,omitempty"`
-	Slots         []Slot           `json:"slots"`
-	Databases     []DatabaseStatus `json:"databases"`
-	// MemoryLocked is false when some key had to live in memory the
-	// process could not lock (raise RLIMIT_MEMLOCK).
-	MemoryLocked bool `json:"memory_locked"`
-}
+type Status = api.DeploymentStatus
 
 // DatabaseStatus lists a database's key versions and what uses them.
-type DatabaseStatus struct {
-	Name        string      `json:"name"`
-	Created     time.Time   `json:"created"`
-	Entries     int64       `json:"entries"`
-	Attachments int64       `json:"attachments"`
-	Keys        []KeyStatus `json:"keys"`
-}
+type DatabaseStatus = api.DatabaseStatus
 
 // KeyStatus is one data key version.
-type KeyStatus struct {
-	Version     uint32    `json:"version"`
-	State       string    `json:"state"`
-	Created     time.Time `json:"created"`
-	Encryptions uint64    `json:"encryptions"`
-	Entries     int64     `json:"entries"`
-	Attachments int64     `json:"attachments"`
-}
+type KeyStatus = api.KeyStatus
 
 // Slots lists the slots in priority order, marking the one that unlocked.
 func (kw *Keyward) Slots(ctx context.Context) ([]Slot, error) {
