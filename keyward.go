@@ -95,6 +95,9 @@ type InitResult struct {
 	// RecoveryKey unlocks the data when every other slot is lost. It is
 	// stored nowhere: show it to the user once.
 	RecoveryKey string
+	// AdminToken is the secret of the first admin API token (see
+	// CreateToken). Only its digest is stored: show it to the user once.
+	AdminToken string
 }
 
 // Init creates a new deployment: the store, a root key, one slot per
@@ -126,7 +129,11 @@ func Init(ctx context.Context, cfg Config) (InitResult, error) {
 	if err != nil {
 		return InitResult{}, err
 	}
-	return InitResult{DeploymentID: m.DeploymentID, RecoveryKey: rk}, nil
+	admin, _, err := createToken(ctx, st, TokenSpec{Name: "first admin (init)", Role: RoleAdmin})
+	if err != nil {
+		return InitResult{}, fmt.Errorf("keyward: init: first admin token: %w", err)
+	}
+	return InitResult{DeploymentID: m.DeploymentID, RecoveryKey: rk, AdminToken: admin}, nil
 }
 
 // Keyward is an open deployment. It is safe for concurrent use.
@@ -178,13 +185,7 @@ func OpenSealed(ctx context.Context, cfg Config) (*Keyward, error) {
 // *keyring.UnlockError listing each slot's reason.
 func (kw *Keyward) Unlock(ctx context.Context) error {
 	attempts, err := kw.kr.Unlock(ctx)
-	for _, a := range attempts {
-		if a.Err != nil {
-			kw.log.Info("slot did not unlock", "slot", a.SlotID, "spec", a.Spec, "reason", a.Err)
-		} else {
-			kw.log.Info("unlocked", "slot", a.SlotID, "spec", a.Spec)
-		}
-	}
+	kw.logAttempts(attempts)
 	return err
 }
 

@@ -46,6 +46,13 @@ func (k *Keyring) Unlock(ctx context.Context) ([]Attempt, error) {
 // UnlockWith is Unlock with other key sources, e.g. a passphrase or a
 // recovery key typed by an operator.
 func (k *Keyring) UnlockWith(ctx context.Context, src masterkey.Options) ([]Attempt, error) {
+	return k.UnlockMatching(ctx, src, nil)
+}
+
+// UnlockMatching is UnlockWith restricted to the slots whose spec match
+// accepts (nil: every slot), e.g. only the passphrase slots when an operator
+// typed a passphrase. The other slots are not tried and not reported.
+func (k *Keyring) UnlockMatching(ctx context.Context, src masterkey.Options, match func(spec string) bool) ([]Attempt, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.root != nil {
@@ -57,7 +64,12 @@ func (k *Keyring) UnlockWith(ctx context.Context, src masterkey.Options) ([]Atte
 		return nil, fmt.Errorf("keyring: read slots: %w", err)
 	}
 	var attempts []Attempt
+	tried := 0
 	for _, s := range slots {
+		if match != nil && !match(s.Spec) {
+			continue
+		}
+		tried++
 		if err := ctx.Err(); err != nil {
 			return attempts, err
 		}
@@ -74,6 +86,9 @@ func (k *Keyring) UnlockWith(ctx context.Context, src masterkey.Options) ([]Atte
 	k.attempts = attempts
 	if len(slots) == 0 {
 		return nil, fmt.Errorf("%w: the store has no slots", ErrSealed)
+	}
+	if tried == 0 {
+		return nil, fmt.Errorf("%w: no slot of that kind (see `keyward slot ls`)", ErrSealed)
 	}
 	return attempts, &UnlockError{Attempts: attempts}
 }

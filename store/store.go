@@ -101,6 +101,22 @@ type Store interface {
 	// any other version a row uses, ordered by version.
 	KeyUsage(ctx context.Context, dbID string) ([]KeyUsage, error)
 
+	// CreateToken stores an API token (its hash, never its secret).
+	// ErrExists if the ID is taken. A zero Created means now.
+	CreateToken(ctx context.Context, t Token) (Token, error)
+	// Token returns the token with that ID. ErrNotFound.
+	Token(ctx context.Context, id string) (Token, error)
+	// Tokens returns all tokens ordered by Created, then ID.
+	Tokens(ctx context.Context) ([]Token, error)
+	// DeleteToken removes a token. ErrNotFound.
+	DeleteToken(ctx context.Context, id string) error
+
+	// Maintenance returns the maintenance switch (the zero value if it was
+	// never set).
+	Maintenance(ctx context.Context) (Maintenance, error)
+	// SetMaintenance stores the maintenance switch. A zero Since means now.
+	SetMaintenance(ctx context.Context, m Maintenance) (Maintenance, error)
+
 	// Close releases the store.
 	Close() error
 }
@@ -209,4 +225,24 @@ type KeyUsage struct {
 	Version     uint32
 	Entries     int64
 	Attachments int64
+}
+
+// Token is an API token as stored: Hash is a digest of its secret, from which
+// the secret cannot be recovered. Role and Databases are plaintext.
+type Token struct {
+	ID        string
+	Name      string
+	Role      string
+	Databases []string // empty: every database
+	Hash      []byte
+	Created   time.Time
+	Expires   time.Time // zero: never
+}
+
+// Maintenance is the deployment-wide maintenance switch: while Enabled,
+// servers answer data requests with 503.
+type Maintenance struct {
+	Enabled bool
+	Reason  string
+	Since   time.Time
 }

@@ -77,6 +77,8 @@ var tests = []struct {
 	{"KeyUsage", testKeyUsage},
 	{"ConcurrentCAS", testConcurrentCAS},
 	{"ParallelWriters", testParallelWriters},
+	{"Tokens", testTokens},
+	{"Maintenance", testMaintenance},
 }
 
 // t0 has nanoseconds and a zone other than UTC, to catch truncation and

@@ -1,0 +1,95 @@
+package keyward
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/masterkey"
+	"github.com/keyward/keyward/store"
+)
+
+// Maintenance is the deployment-wide maintenance switch. It lives in the
+// store, so it holds for every server sharing the store and survives
+// restarts. While Enabled, servers answer data requests with 503; the
+// library itself does not refuse anything.
+type Maintenance struct {
+	Enabled bool      `json:"enabled"`
+	Reason  string    `json:"reason,omitempty"`
+	Since   time.Time `json:"since,omitzero"`
+}
+
+const maxReasonLen = 1024
+
+// Maintenance reads the maintenance switch.
+func (kw *Keyward) Maintenance(ctx context.Context) (Maintenance, error) {
+	m, err := kw.st.Maintenance(ctx)
+	if err != nil {
+		return Maintenance{}, err
+	}
+	return Maintenance(m), nil
+}
+
+// SetMaintenance switches maintenance on or off. The reason is shown to
+// clients. ErrSealed while sealed (a sealed deployment writes nothing).
+func (kw *Keyward) SetMaintenance(ctx context.Context, enabled bool, reason string) (Maintenance, error) {
+	if kw.Sealed() {
+		return Maintenance{}, fmt.Errorf("keyward: set maintenance: %w", ErrSealed)
+	}
+	if reason != "" {
+		if err := checkText("maintenance reason", reason, maxReasonLen); err != nil {
+			return Maintenance{}, err
+		}
+	}
+	if !enabled {
+		reason = ""
+	}
+	m, err := kw.st.SetMaintenance(ctx, store.Maintenance{Enabled: enabled, Reason: reason})
+	if err != nil {
+		return Maintenance{}, err
+	}
+	kw.log.Info("maintenance switched", "enabled", enabled)
+	return Maintenance(m), nil
+}
+
+// UnlockWithPassphrase tries the passphrase slots (env:VAR) with pass, as if
+// each slot's variable held it. Other slots are not tried. On failure the
+// error is a *keyring.UnlockError saying why each passphrase slot failed.
+// Unlocking an unlocked deployment does nothing.
+func (kw *Keyward) UnlockWithPassphrase(ctx context.Context, pass string) error {
+	if pass == "" {
+		return invalid("empty passphrase")
+	}
+	src := kw.cfg.sources()
+	src.Getenv = func(string) (string, bool) { return pass, true }
+	return kw.unlockMatching(ctx, src, func(spec string) bool { return strings.HasPrefix(spec, "env:") })
+}
+
+// UnlockWithRecoveryKey tries the recovery slot with rk (the text printed by
+// Init; spaces, dashes and case do not matter).
+func (kw *Keyward) UnlockWithRecoveryKey(ctx context.Context, rk string) error {
+	if strings.TrimSpace(rk) == "" {
+		return invalid("empty recovery key")
+	}
+	src := kw.cfg.sources()
+	src.RecoveryKey = func(context.Context) (string, error) { return rk, nil }
+	return kw.unlockMatching(ctx, src, func(spec string) bool { return spec == "recovery" })
+}
+
+func (kw *Keyward) unlockMatching(ctx context.Context, src masterkey.Options, match func(string) bool) error {
+	attempts, err := kw.kr.UnlockMatching(ctx, src, match)
+	kw.logAttempts(attempts)
+	return err
+}
+
+func (kw *Keyward) logAttempts(attempts []keyring.Attempt) {
+	for _, a := range attempts {
+		if a.Err != nil {
+			kw.log.Info("slot did not unlock", "slot", a.SlotID, "spec", a.Spec, "reason", a.Err)
+		} else {
+			kw.log.Info("unlocked", "slot", a.SlotID, "spec", a.Spec)
+		}
+	}
+}
