@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// OpenBao KV v2 on this machine kind under the same wrk load (from the
+// issue): the best of its measured range, so the goal is not flattered.
+var reference = map[string]struct {
+	rps float64
+	p99 time.Duration
+}{
+	"GET c=16": {8100, 24 * time.Millisecond},
+	"GET c=64": {8100, 73 * time.Millisecond},
+	"PUT c=16": {2960, 0}, // file storage; raft: 2,200; no p99 given
+}
+
+type cell struct {
+	name   string
+	script func(get, put string) string
+	conns  int
+}
+
+var cells = []cell{
+	{"GET c=16", func(g, _ string) string { return g }, 16},
+	{"GET c=64", func(g, _ string) string { return g }, 64},
+	{"PUT c=16", func(_, p string) string { return p }, 16},
+	{"PUT c=64", func(_, p string) string { return p }, 64},
+}
+
+func runHTTP(work, bin string, rounds int, d time.Duration, n int) error {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return errors.New("wrk is not on the PATH: apt-get install wrk")
+	}
+	dir := filepath.Join(work, "http")
+	fmt.Fprintf(os.Stderr, "kwhttp: filling %d entries\n", n)
+	dep, err := newDeployment(context.Background(), dir, n)
+	if err != nil {
+		return err
+	}
+	get, put, err := writeScripts(work, dep.token, n)
+	if err != nil {
+		return err
+	}
+	srv, err := startServer(bin, dep, filepath.Join(work, "serve-http.log"))
+	if err != nil {
+		return err
+	}
+	if _, err := srv.waitHealthy(time.Now(), time.Minute); err != nil {
+		srv.stop()
+		return err
+	}
+	results := map[string][]wrkResult{}
+	for r := range rounds {
+		for i := range cells {
+			c := cells[(i+r)%len(cells)] // rotate the order each round
+			res, err := runWrk(srv.addr, c.script(get, put), c.conns, d)
+			if err != nil {
+				srv.stop()
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			fmt.Fprintf(os.Stderr, "kwhttp: round %d %s: %.0f req/s, p50 %s, p99 %s\n", r+1, c.name, res.rps, res.p50, res.p99)
+			results[c.name] = append(results[c.name], res)
+		}
+	}
+	if err := srv.stop(); err != nil {
+		return err
+	}
+	fmt.Printf("\n## HTTP: 300-byte entries, keep-alive, wrk on the same machine\n\n")
+	fmt.Printf("`keyward serve` (plain HTTP on loopback, SQLite, %d entries), wrk -t2 --latency, %s per cell, %d rounds in rotating order; medians over the rounds.\n\n", n, d, rounds)
+	fmt.Println("| op | req/s | p50 | p99 | OpenBao KV v2 (issue) | goal | met? |")
+	fmt.Println("|---|---:|---:|---:|---|---|---|")
+	for _, c := range cells {
+		rs := results[c.name]
+		var rps, p50, p99 []float64
+		for _, r := range rs {
+			rps, p50, p99 = append(rps, r.rps), append(p50, float64(r.p50)), append(p99, float64(r.p99))
+		}
+		mr, m50, m99 := median(rps), time.Duration(median(p50)), time.Duration(median(p99))
+		ref, ok := reference[c.name]
+		refText, goal, met := "—", "—", "—"
+		if ok {
+			refText = fmt.Sprintf("%.0f req/s", ref.rps)
+			goal = fmt.Sprintf("≥ %.0f req/s", 2*ref.rps)
+			good := mr >= 2*ref.rps
+			if ref.p99 > 0 {
+				refText += fmt.Sprintf(", p99 %s", ref.p99)
+				goal += fmt.Sprintf(", p99 < %s", ref.p99)
+				good = good && m99 < ref.p99
+			}
+			met = yesNo(good)
+		}
+		fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %s |\n", c.name, mr, round(m50), round(m99), refText, goal, met)
+	}
+	return nil
+}
+
+func round(d time.Duration) time.Duration {
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond)
+	}
+	return d.Round(10 * time.Microsecond)
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
+// median returns the median of xs, or 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	m := len(s) / 2
+	if len(s)%2 == 1 {
+		return s[m]
+	}
+	return (s[m-1] + s[m]) / 2
+}
