@@ -3,6 +3,7 @@ module github.com/keyward/keyward
 go 1.26.0
 
 require (
+	filippo.io/age v1.3.2
 	github.com/awnumar/memguard v0.23.0
 	github.com/google/go-cmp v0.7.0
 	github.com/rogpeppe/go-internal v1.16.0
@@ -15,6 +16,7 @@ require (
 )
 
 require (
+	filippo.io/hpke v0.4.0 // indirect
 	github.com/awnumar/memcall v0.4.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
