@@ -120,7 +120,14 @@ func (d *Database) Get(ctx context.Context, path string) (Entry, error) {
 // List returns the metadata (no fields) of entries whose path starts with
 // prefix, ordered by path.
 func (d *Database) List(ctx context.Context, prefix string) ([]Entry, error) {
-	ses, err := d.kw.st.Entries(ctx, d.db.ID, prefix, "", 0)
+	return d.ListPage(ctx, prefix, "", 0)
+}
+
+// ListPage is List one page at a time: at most limit entries (limit <= 0:
+// all) whose path sorts after `after` (bytewise; "" starts at the
+// beginning). To get the next page, pass the last path of this one.
+func (d *Database) ListPage(ctx context.Context, prefix, after string, limit int) ([]Entry, error) {
+	ses, err := d.kw.st.Entries(ctx, d.db.ID, prefix, after, limit)
 	if err != nil {
 		return nil, err
 	}
