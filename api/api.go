@@ -273,11 +273,26 @@ type KeyStatus struct {
 	Attachments int64     `json:"attachments"`
 }
 
-// Status is the body of GET /v1/sys/status. Deployment is present only for
-// an admin token of an unlocked server.
+// Status is the body of GET /v1/sys/status. Deployment and Integrity are
+// present only for an admin token.
 type Status struct {
 	Version     string            `json:"version"`
 	Sealed      bool              `json:"sealed"`
 	Maintenance Maintenance       `json:"maintenance"`
 	Deployment  *DeploymentStatus `json:"deployment,omitempty"`
+	// Integrity lists the records that failed to decrypt since this server
+	// started, most recent last (admin token only).
+	Integrity []IntegrityFailure `json:"integrity,omitempty"`
+}
+
+// IntegrityFailure is a record whose ciphertext failed to authenticate
+// while this server read it. It names the row, never its content.
+type IntegrityFailure struct {
+	Database   string    `json:"database"`
+	Path       string    `json:"path"`
+	EntryID    string    `json:"entry_id"`
+	Attachment string    `json:"attachment,omitempty"`
+	KeyVersion uint32    `json:"key_version"`
+	Count      int64     `json:"count"` // failed reads of it
+	Last       time.Time `json:"last"`
 }
