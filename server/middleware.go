@@ -164,12 +164,18 @@ func (s *Server) reportIntegrity(ctx context.Context, id string, ie *keyward.Int
 }
 
 func (s *Server) logRequest(r *http.Request, sw *statusWriter, id string, tok *keyward.Token, start time.Time) {
-	level := slog.LevelInfo
+	// Successful requests log at debug level, so a busy server does not
+	// spend its time writing access logs; refusals and failures at info
+	// and warn.
+	level := slog.LevelDebug
 	switch {
-	case sw.route == "GET /v1/sys/health" || sw.route == "GET /metrics":
-		level = slog.LevelDebug
 	case sw.code >= 500 || sw.code < 0:
 		level = slog.LevelWarn
+	case sw.code >= 400:
+		level = slog.LevelInfo
+	}
+	if !s.log.Enabled(r.Context(), level) {
+		return
 	}
 	attrs := []slog.Attr{
 		slog.String("request_id", id), slog.String("method", r.Method), slog.String("route", sw.route),
