@@ -57,8 +57,9 @@ An initialised data directory is left alone (exit status 1).`,
 	return c
 }
 
-// printInit shows the deployment and, once, the recovery key. Everything
-// goes to standard output, so the key and its warning stay together.
+// printInit shows the deployment and, once, the recovery key and the first
+// admin token. Everything goes to standard output, so the secrets and their
+// warnings stay together.
 func (a *app) printInit(s *settings, res keyward.InitResult) {
 	w := a.stdout
 	fmt.Fprintf(w, "initialised keyward in %s\n", s.DataDir)
@@ -75,4 +76,10 @@ func (a *app) printInit(s *settings, res keyward.InitResult) {
 	fmt.Fprintln(w, "  slot is lost: put it in a file and run")
 	fmt.Fprintln(w, "    keyward --recovery-key-file FILE status")
 	fmt.Fprintln(w, "**********************************************************************")
+	if res.AdminToken != "" {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "admin token: %s\n", res.AdminToken)
+		fmt.Fprintln(w, "  An admin API token for `keyward serve`, shown only now (only its hash")
+		fmt.Fprintln(w, "  is stored). Keep it like a password; use it to create narrower tokens.")
+	}
 }

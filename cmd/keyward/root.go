@@ -94,6 +94,7 @@ Exit status: 0 success, 1 error, 2 wrong command line.`,
 		a.statusCmd(),
 		a.configCmd(),
 		a.versionCmd(),
+		a.serveCmd(),
 	)
 	return root
 }
