@@ -202,4 +202,3 @@ func parseSize(v string) (int64, error) {
 	}
 	return n * mult, nil
 }
-
