@@ -192,7 +192,9 @@ func parseToken(s string) (id string, raw []byte, ok bool) {
 	if _, err := tokenIDEncoding.DecodeString(id); err != nil {
 		return "", nil, false
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(rest[tokenIDLen+1:])
+	// Strict: the last character carries 2 bits of the secret and 4 zero
+	// bits; a lenient decoder would accept 16 spellings of one token.
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(rest[tokenIDLen+1:])
 	if err != nil || len(raw) != tokenSecretLen {
 		return "", nil, false
 	}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -159,5 +158,3 @@ func (s *server) stop() error {
 		return errors.New("keyward serve did not stop within 30 s of SIGTERM")
 	}
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
