@@ -242,8 +242,8 @@ type Slot struct {
 	Replaced int64 `json:"replaced,omitempty"`
 }
 
-// DeploymentStatus is what `keyward status --json` shows, and what
-// GET /v1/sys/status adds for an admin token.
+// DeploymentStatus is what GET /v1/sys/status adds for an admin token
+// (`keyward status --json` prints the whole Status, in both modes).
 type DeploymentStatus struct {
 	Store         string           `json:"store"`
 	DeploymentID  string           `json:"deployment_id"`

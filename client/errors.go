@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/keyward/keyward/api"
@@ -57,14 +58,15 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	msg := e.Message
+	// The server's messages may carry the library's "keyward: " prefix.
+	msg := strings.TrimPrefix(e.Message, "keyward: ")
 	if msg == "" {
 		msg = http.StatusText(e.Status)
 	}
 	if e.Code == "" {
 		return fmt.Sprintf("keyward server: %s (HTTP %d, not an API error: is this the keyward API?)", msg, e.Status)
 	}
-	return fmt.Sprintf("keyward server: %s (%s)", msg, e.Code)
+	return "keyward server: " + msg
 }
 
 // Is matches the sentinel of e's code, so errors.Is(err, ErrNotFound) works.

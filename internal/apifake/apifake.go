@@ -25,13 +25,12 @@ type Server struct {
 	// RetryAfter is sent with maintenance answers (seconds).
 	RetryAfter int
 
-	mu      sync.Mutex
-	sealed  bool
-	maint   api.Maintenance
-	tokens  map[string]tokenRec // by secret
-	dbs     map[string]*database
-	mux     *http.ServeMux
-	counter int64
+	mu     sync.Mutex
+	sealed bool
+	maint  api.Maintenance
+	tokens map[string]tokenRec // by secret
+	dbs    map[string]*database
+	mux    *http.ServeMux
 }
 
 type tokenRec struct {
@@ -105,8 +104,6 @@ func randomHex(n int) string {
 }
 
 var roleRank = map[string]int{api.RoleReader: 1, api.RoleWriter: 2, api.RoleAdmin: 3}
-
-type ctxToken struct{}
 
 // auth checks the bearer token and the role (role "" lets the handler check
 // by method). data marks routes that a sealed fake or maintenance refuses

@@ -122,7 +122,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, _ api.Token
 		}
 		t.Expires = t.Created.Add(d)
 	}
-	secret := "kwt_" + randomHex(16)
+	secret := "kw_" + t.ID + "_" + randomHex(16)
 	s.mu.Lock()
 	s.tokens[secret] = tokenRec{Token: t, secret: secret}
 	s.mu.Unlock()
