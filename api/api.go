@@ -163,11 +163,14 @@ type Entry struct {
 // If-Match, asks for compare and swap: 0 (or absent) with no If-Match
 // creates or replaces whatever is there; N > 0 succeeds only if the stored
 // revision is N (412 otherwise). When both are given they must agree.
+// Create asks for a new entry only: 409 conflict if the path is taken; it
+// excludes a revision (400).
 type PutEntry struct {
 	Fields   map[string]string `json:"fields"`
 	Type     string            `json:"type,omitempty"`
 	Tags     []string          `json:"tags,omitempty"`
 	Revision int64             `json:"revision,omitempty"`
+	Create   bool              `json:"create,omitempty"`
 }
 
 // EntryList is the body of GET /v1/db/{db}/entries: metadata only, ordered
@@ -239,8 +242,8 @@ type Slot struct {
 	Replaced int64 `json:"replaced,omitempty"`
 }
 
-// DeploymentStatus is what `keyward status --json` shows, and what
-// GET /v1/sys/status adds for an admin token.
+// DeploymentStatus is what GET /v1/sys/status adds for an admin token
+// (`keyward status --json` prints the whole Status, in both modes).
 type DeploymentStatus struct {
 	Store         string           `json:"store"`
 	DeploymentID  string           `json:"deployment_id"`

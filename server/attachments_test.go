@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/api"
@@ -113,19 +114,26 @@ func TestUploadDisconnectStoresNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.Close()
-	// The server's handler ends when it sees the early EOF; closing the
-	// httptest server waits for it.
+	// Wait until the handler has seen the early EOF and refused the cut
+	// body (closing the server first could drop the connection before the
+	// handler ever ran, and then the test would prove nothing).
+	want := `keyward_http_requests_total{code="400",method="PUT",route="PUT /v1/db/{db}/entries/{path}/attachments/{name}"} 1`
+	seen := false
+	for range 500 {
+		rec := httptest.NewRecorder()
+		e.srv.metrics.handler.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		if seen = strings.Contains(rec.Body.String(), want); seen {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !seen {
+		t.Fatalf("the handler never refused the cut upload (metrics lack %s)", want)
+	}
 	e.ts.Close()
 	as, err := db.Attachments(context.Background(), "x")
 	if err != nil || len(as) != 0 {
 		t.Errorf("attachments after a cut upload = %+v, %v; want none", as, err)
-	}
-	// The handler did run and refused the cut body.
-	rec := httptest.NewRecorder()
-	e.srv.metrics.handler.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	want := `keyward_http_requests_total{code="400",method="PUT",route="PUT /v1/db/{db}/entries/{path}/attachments/{name}"} 1`
-	if !strings.Contains(rec.Body.String(), want) {
-		t.Errorf("metrics lack %s", want)
 	}
 }
 

@@ -35,21 +35,24 @@ If reading fails midway, nothing is stored.`,
 				}
 				name = filepath.Base(file)
 			}
-			r := a.stdin
+			r, size := a.stdin, int64(-1)
 			if file != "-" {
 				f, err := os.Open(file)
 				if err != nil {
 					return err
 				}
 				defer f.Close()
+				if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+					size = fi.Size()
+				}
 				r = f
 			}
-			kw, db, err := a.openDB(cmd, dbName)
+			b, err := a.backend(cmd, needUnlocked)
 			if err != nil {
 				return err
 			}
-			defer closeKW(kw, &err)
-			att, err := db.PutAttachment(a.ctx, path, name, r)
+			defer closeBackend(b, &err)
+			att, err := b.PutAttachment(a.ctx, dbName, path, name, r, size)
 			if err != nil {
 				return entryNotFound(err, dbName)
 			}
@@ -76,32 +79,44 @@ whole attachment is authenticated first (it is decrypted twice), so a
 tampered attachment prints nothing.`,
 		Args: exactArgs("DB", "PATH", "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			kw, db, err := a.openDB(cmd, args[0])
+			b, err := a.backend(cmd, needUnlocked)
 			if err != nil {
 				return err
 			}
-			defer closeKW(kw, &err)
-			r, err := db.OpenAttachment(a.ctx, args[1], args[2])
+			defer closeBackend(b, &err)
+			open := func() (io.ReadCloser, error) {
+				r, err := b.OpenAttachment(a.ctx, args[0], args[1], args[2])
+				return r, attachmentNotFound(err, args[0], args[1])
+			}
+			if output != "" && output != "-" {
+				r, err := open()
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				return writeFileAtomic(output, r)
+			}
+			// Authenticate every chunk before the first byte goes out, so
+			// a tampered attachment prints nothing at all: read it once
+			// to the end, then again to standard output.
+			r, err := open()
 			if err != nil {
-				return attachmentNotFound(err, args[0], args[1])
+				return err
+			}
+			_, err = io.Copy(io.Discard, r)
+			r.Close()
+			if err != nil {
+				return err
+			}
+			if r, err = open(); err != nil {
+				return err
 			}
 			defer r.Close()
-			if output == "" || output == "-" {
-				// Authenticate every chunk before the first byte goes out,
-				// so a tampered attachment prints nothing at all.
-				if _, err := io.Copy(io.Discard, r); err != nil {
-					return err
-				}
-				if _, err := r.Seek(0, io.SeekStart); err != nil {
-					return err
-				}
-				if _, err := io.Copy(a.stdout, r); err != nil {
-					// Only if the attachment changed between the two passes.
-					return fmt.Errorf("%w; the output is incomplete: discard it", err)
-				}
-				return nil
+			if _, err := io.Copy(a.stdout, r); err != nil {
+				// Only if the attachment changed between the two passes.
+				return fmt.Errorf("%w; the output is incomplete: discard it", err)
 			}
-			return writeFileAtomic(output, r)
+			return nil
 		},
 	}
 	c.Flags().StringVarP(&output, "output", "o", "", "write to `FILE` (mode 0600) instead of standard output")
@@ -154,12 +169,12 @@ func (a *app) attachLsCmd() *cobra.Command {
 		Short: "List an entry's attachments",
 		Args:  exactArgs("DB", "PATH"),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			kw, db, err := a.openDB(cmd, args[0])
+			b, err := a.backend(cmd, needUnlocked)
 			if err != nil {
 				return err
 			}
-			defer closeKW(kw, &err)
-			as, err := db.Attachments(a.ctx, args[1])
+			defer closeBackend(b, &err)
+			as, err := b.Attachments(a.ctx, args[0], args[1])
 			if err != nil {
 				return entryNotFound(err, args[0])
 			}
@@ -188,12 +203,12 @@ func (a *app) attachRmCmd() *cobra.Command {
 		Short: "Delete an attachment",
 		Args:  exactArgs("DB", "PATH", "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			kw, db, err := a.openDB(cmd, args[0])
+			b, err := a.backend(cmd, needUnlocked)
 			if err != nil {
 				return err
 			}
-			defer closeKW(kw, &err)
-			if err := db.DeleteAttachment(a.ctx, args[1], args[2]); err != nil {
+			defer closeBackend(b, &err)
+			if err := b.DeleteAttachment(a.ctx, args[0], args[1], args[2]); err != nil {
 				return attachmentNotFound(err, args[0], args[1])
 			}
 			fmt.Fprintf(a.stderr, "removed attachment %s of %s/%s\n", printable(args[2]), args[0], args[1])

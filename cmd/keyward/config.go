@@ -27,9 +27,13 @@ type rawConfig struct {
 	KeyDir          string     `yaml:"key_dir"`
 	RecoveryKeyFile string     `yaml:"recovery_key_file"`
 	ExecTimeout     string     `yaml:"exec_timeout"`
+	Server          string     `yaml:"server"`
+	Token           string     `yaml:"token"`
+	TokenFile       string     `yaml:"token_file"`
+	CACert          string     `yaml:"ca_cert"`
 }
 
-var configKeys = []string{"data", "master_key", "key_dir", "recovery_key_file", "exec_timeout"}
+var configKeys = []string{"data", "master_key", "key_dir", "recovery_key_file", "exec_timeout", "server", "token", "token_file", "ca_cert"}
 
 // fileConfig is a validated config file. Relative paths are resolved
 // against the directory of the file.
@@ -40,6 +44,10 @@ type fileConfig struct {
 	KeyDir          string
 	RecoveryKeyFile string
 	ExecTimeout     time.Duration
+	Server          string // base URL of a keyward server: client mode
+	Token           string // secret: never shown
+	TokenFile       string
+	CACert          string
 }
 
 // stringList accepts one string or a list of strings.
@@ -145,6 +153,10 @@ func (r *rawConfig) validate(dir string, getenv func(string) (string, bool)) (*f
 	c.KeyDir = resolvePath(dir, expand("key_dir", r.KeyDir))
 	c.RecoveryKeyFile = resolvePath(dir, expand("recovery_key_file", r.RecoveryKeyFile))
 	timeout := expand("exec_timeout", r.ExecTimeout)
+	c.Server = expand("server", r.Server)
+	c.Token = expand("token", r.Token)
+	c.TokenFile = resolvePath(dir, expand("token_file", r.TokenFile))
+	c.CACert = resolvePath(dir, expand("ca_cert", r.CACert))
 	for _, spec := range r.MasterKey {
 		c.MasterKeys = append(c.MasterKeys, expand("master_key", spec))
 	}
@@ -155,6 +167,9 @@ func (r *rawConfig) validate(dir string, getenv func(string) (string, bool)) (*f
 		if strings.TrimSpace(spec) == "" {
 			return nil, errors.New("master_key: empty provider spec")
 		}
+	}
+	if c.Token != "" && c.TokenFile != "" {
+		return nil, errors.New("token and token_file exclude each other; keep one")
 	}
 	if timeout != "" {
 		if c.ExecTimeout, err = parseTimeout(timeout); err != nil {

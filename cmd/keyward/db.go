@@ -9,9 +9,10 @@ import (
 	"github.com/keyward/keyward"
 )
 
-// open opens and unlocks the deployment. The caller closes it.
+// open opens and unlocks the data directory, for the commands that only
+// work on it (slot add, slot rm). The caller closes it.
 func (a *app) open(cmd *cobra.Command) (*keyward.Keyward, error) {
-	s, err := a.settings(cmd)
+	s, err := a.localSettings(cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -22,18 +23,18 @@ func (a *app) open(cmd *cobra.Command) (*keyward.Keyward, error) {
 	return keyward.Open(a.ctx, cfg)
 }
 
-// openDB opens the deployment and the named database.
-func (a *app) openDB(cmd *cobra.Command, name string) (*keyward.Keyward, *keyward.Database, error) {
-	kw, err := a.open(cmd)
+// localSettings returns the settings of a command that works only on the
+// data directory, refusing client mode.
+func (a *app) localSettings(cmd *cobra.Command) (*settings, error) {
+	s, err := a.settings(cmd)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	db, err := kw.Database(a.ctx, name)
-	if err != nil {
-		kw.Close()
-		return nil, nil, err
+	if s.Server != "" {
+		return nil, fmt.Errorf("`%s` works on the data directory, not through a server (%s sets %s): run it where the data directory is, without a server",
+			cmd.CommandPath(), s.from["server"], s.Server)
 	}
-	return kw, db, nil
+	return s, nil
 }
 
 // closeKW closes kw and reports a close error unless err is already set.
@@ -54,12 +55,12 @@ func (a *app) dbCreateCmd() *cobra.Command {
 		Long:  "Create a database. Names use letters, digits, '-', '_' and '.', up to 64 characters.",
 		Args:  exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			kw, err := a.open(cmd)
+			b, err := a.backend(cmd, needUnlocked)
 			if err != nil {
 				return err
 			}
-			defer closeKW(kw, &err)
-			if _, err := kw.CreateDatabase(a.ctx, args[0]); err != nil {
+			defer closeBackend(b, &err)
+			if err := b.CreateDatabase(a.ctx, args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stderr, "created database %s\n", args[0])
@@ -80,12 +81,12 @@ func (a *app) dbLsCmd() *cobra.Command {
 		Short: "List databases",
 		Args:  exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			kw, err := a.open(cmd)
+			b, err := a.backend(cmd, needUnlocked)
 			if err != nil {
 				return err
 			}
-			defer closeKW(kw, &err)
-			dbs, err := kw.Databases(a.ctx)
+			defer closeBackend(b, &err)
+			dbs, err := b.Databases(a.ctx)
 			if err != nil {
 				return err
 			}

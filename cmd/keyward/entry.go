@@ -59,12 +59,12 @@ Nothing is printed unless the whole entry decrypted and authenticated.`,
 			if asJSON && field != "" {
 				return usagef(cmd, "--json and --field exclude each other")
 			}
-			kw, db, err := a.openDB(cmd, args[0])
+			b, err := a.backend(cmd, needUnlocked)
 			if err != nil {
 				return err
 			}
-			defer closeKW(kw, &err)
-			e, err := db.Get(a.ctx, args[1])
+			defer closeBackend(b, &err)
+			e, err := b.Get(a.ctx, args[0], args[1])
 			if err != nil {
 				return entryNotFound(err, args[0])
 			}
@@ -141,12 +141,12 @@ func (a *app) lsCmd() *cobra.Command {
 			if len(args) == 2 {
 				prefix = args[1]
 			}
-			kw, db, err := a.openDB(cmd, args[0])
+			b, err := a.backend(cmd, needUnlocked)
 			if err != nil {
 				return err
 			}
-			defer closeKW(kw, &err)
-			es, err := db.List(a.ctx, prefix)
+			defer closeBackend(b, &err)
+			es, err := b.List(a.ctx, args[0], prefix)
 			if err != nil {
 				return err
 			}
@@ -180,12 +180,12 @@ func (a *app) rmCmd() *cobra.Command {
 			if cmd.Flags().Changed("revision") && revision <= 0 {
 				return usagef(cmd, "--revision must be a positive revision number")
 			}
-			kw, db, err := a.openDB(cmd, args[0])
+			b, err := a.backend(cmd, needUnlocked)
 			if err != nil {
 				return err
 			}
-			defer closeKW(kw, &err)
-			if err := db.Delete(a.ctx, args[1], revision); err != nil {
+			defer closeBackend(b, &err)
+			if err := b.Delete(a.ctx, args[0], args[1], revision); err != nil {
 				return entryNotFound(err, args[0])
 			}
 			fmt.Fprintf(a.stderr, "removed %s/%s\n", args[0], args[1])

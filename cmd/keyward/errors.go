@@ -73,10 +73,11 @@ func (a *app) fail(cmd *cobra.Command, err error) int {
 	return exitError
 }
 
-// message returns err's text with exactly one "keyward: " in front.
+// message returns err's text with exactly one "keyward: " in front (or
+// "keyward server…" for what a server said).
 func message(err error) string {
 	s := err.Error()
-	if strings.HasPrefix(s, "keyward: ") {
+	if strings.HasPrefix(s, "keyward: ") || strings.HasPrefix(s, "keyward server") {
 		return s
 	}
 	return "keyward: " + s

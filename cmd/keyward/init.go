@@ -20,8 +20,8 @@ func (a *app) initCmd() *cobra.Command {
 
 Provider specs: auto (a random key file in --key-dir, the default), file:PATH,
 exec:CMD [ARGS], env:VAR (a passphrase in VAR), and the others listed in the
-design. The recovery key is printed once, on standard output: store it
-offline. It unlocks the data with --recovery-key-file when every other slot
+design. The recovery key and the first admin API token are printed once,
+on standard output: store them offline. It unlocks the data with --recovery-key-file when every other slot
 is lost.
 
 An initialised data directory is left alone (exit status 1).`,
@@ -29,7 +29,7 @@ An initialised data directory is left alone (exit status 1).`,
   keyward init --master-key auto --master-key env:KEYWARD_PASSPHRASE`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := a.settings(cmd)
+			s, err := a.localSettings(cmd)
 			if err != nil {
 				return err
 			}
@@ -76,10 +76,17 @@ func (a *app) printInit(s *settings, res keyward.InitResult) {
 	fmt.Fprintln(w, "  slot is lost: put it in a file and run")
 	fmt.Fprintln(w, "    keyward --recovery-key-file FILE status")
 	fmt.Fprintln(w, "**********************************************************************")
-	if res.AdminToken != "" {
-		fmt.Fprintln(w)
-		fmt.Fprintf(w, "admin token: %s\n", res.AdminToken)
-		fmt.Fprintln(w, "  An admin API token for `keyward serve`, shown only now (only its hash")
-		fmt.Fprintln(w, "  is stored). Keep it like a password; use it to create narrower tokens.")
+	if res.AdminToken == "" {
+		return
 	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "  ADMIN API TOKEN: shown only now, stored only as a digest")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "admin token: %s\n", res.AdminToken)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "  It does everything through `keyward serve`'s API. Put it in a file")
+	fmt.Fprintln(w, "  (chmod 600) for --token-file, make narrower tokens with")
+	fmt.Fprintln(w, "  `keyward token create --role writer --db NAME`, and revoke this one")
+	fmt.Fprintln(w, "  with `keyward token rm ID` (see `keyward token ls`) if you do not need it.")
+	fmt.Fprintln(w, "**********************************************************************")
 }

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -24,8 +26,36 @@ func TestMain(m *testing.M) {
 // TestScript runs testdata/script/*.txtar. Each script sets KEYWARD_DATA
 // and KEYWARD_KEY_DIR itself.
 func TestScript(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/script",
+	testscript.Run(t, scriptParams("testdata/script", false))
+}
+
+// TestBothModes runs testdata/both/*.txtar twice: on a data directory, and
+// in client mode against a fake server. The same assertions hold in both;
+// [remote] and [!remote] mark the few lines that differ.
+func TestBothModes(t *testing.T) {
+	t.Run("local", func(t *testing.T) {
+		p := scriptParams("testdata/both", false)
+		p.Setup = func(env *testscript.Env) error {
+			env.Setenv("KEYWARD_DATA", env.WorkDir+"/data")
+			env.Setenv("KEYWARD_KEY_DIR", env.WorkDir+"/keys")
+			return nil
+		}
+		testscript.Run(t, p)
+	})
+	t.Run("remote", func(t *testing.T) {
+		testscript.Run(t, scriptParams("testdata/both", true))
+	})
+}
+
+// TestRemoteScript runs testdata/remote/*.txtar in client mode against a
+// fake server (see setupRemote).
+func TestRemoteScript(t *testing.T) {
+	testscript.Run(t, scriptParams("testdata/remote", true))
+}
+
+func scriptParams(dir string, remote bool) testscript.Params {
+	p := testscript.Params{
+		Dir:                 dir,
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -33,8 +63,20 @@ func TestScript(t *testing.T) {
 			"genfile": cmdGenfile,
 			"grab":    cmdGrab,
 			"perm":    cmdPerm,
+			"envfile": cmdEnvfile,
 		},
-	})
+		Condition: func(cond string) (bool, error) {
+			if cond == "remote" {
+				return remote, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+	}
+	if remote {
+		p.Setup = setupRemote
+		p.Cmds["fakeseal"] = cmdFakeSeal
+	}
+	return p
 }
 
 // cmdExits runs a program and checks its exact exit status:
@@ -92,6 +134,17 @@ func cmdGrab(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("no match for %q (with a submatch) in %s", args[1], args[0])
 	}
 	ts.Check(os.WriteFile(ts.MkAbs(args[2]), []byte(m[1]+"\n"), 0o600))
+}
+
+// cmdEnvfile sets VAR to the content of FILE without its trailing
+// newline:
+//
+//	envfile VAR FILE
+func cmdEnvfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: envfile VAR FILE")
+	}
+	ts.Setenv(args[0], strings.TrimRight(ts.ReadFile(args[1]), "\n"))
 }
 
 // cmdPerm checks a file's permission bits:

@@ -69,18 +69,13 @@ func (a *app) put(cmd *cobra.Command, dbName, path string, pairs []string, o put
 	if err != nil {
 		return err
 	}
-	kw, db, err := a.openDB(cmd, dbName)
+	b, err := a.backend(cmd, needUnlocked)
 	if err != nil {
 		return err
 	}
-	defer closeKW(kw, &err)
+	defer closeBackend(b, &err)
 	e := keyward.Entry{Path: path, Type: o.typ, Tags: o.tags, Fields: fields, Revision: o.revision}
-	var stored keyward.Entry
-	if o.create {
-		stored, err = db.Create(a.ctx, e)
-	} else {
-		stored, err = db.Put(a.ctx, e)
-	}
+	stored, err := b.Put(a.ctx, dbName, e, o.create)
 	if errors.Is(err, keyward.ErrExists) {
 		err = withHint(err, "drop --create to replace it")
 	}

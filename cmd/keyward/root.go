@@ -33,6 +33,10 @@ type globalFlags struct {
 	keyDir          string
 	recoveryKeyFile string
 	execTimeout     time.Duration
+	server          string
+	token           string
+	tokenFile       string
+	caCert          string
 }
 
 // run executes the command line args and returns the exit status.
@@ -58,9 +62,15 @@ func (a *app) newRootCmd() *cobra.Command {
 
 Global settings come from, in order of precedence: a flag, an environment
 variable (KEYWARD_DATA, KEYWARD_CONFIG, KEYWARD_KEY_DIR,
-KEYWARD_RECOVERY_KEY_FILE, KEYWARD_EXEC_TIMEOUT, KEYWARD_MASTER_KEY), the
+KEYWARD_RECOVERY_KEY_FILE, KEYWARD_EXEC_TIMEOUT, KEYWARD_MASTER_KEY,
+KEYWARD_ADDR, KEYWARD_TOKEN, KEYWARD_TOKEN_FILE, KEYWARD_CA_CERT), the
 config file (YAML: data, master_key, key_dir, recovery_key_file,
-exec_timeout), and the default. "keyward config" shows what is in effect.
+exec_timeout, server, token, token_file, ca_cert), and the default.
+"keyward config" shows what is in effect.
+
+Client mode: with --server URL (or KEYWARD_ADDR), the data, token,
+maintenance, unlock and status commands go to that keyward server's HTTP
+API instead of the data directory, authenticated by the API token.
 
 Exit status: 0 success, 1 error, 2 wrong command line.`,
 		Args:          noArgsOrUnknown,
@@ -84,6 +94,10 @@ Exit status: 0 success, 1 error, 2 wrong command line.`,
 	pf.StringVar(&a.flags.keyDir, "key-dir", "", "`DIR` of the auto provider's key files (env KEYWARD_KEY_DIR)")
 	pf.StringVar(&a.flags.recoveryKeyFile, "recovery-key-file", "", "unlock with the recovery key read from `FILE` (env KEYWARD_RECOVERY_KEY_FILE)")
 	pf.DurationVar(&a.flags.execTimeout, "exec-timeout", 0, "`DURATION` an exec: provider may run (env KEYWARD_EXEC_TIMEOUT; default 10s)")
+	pf.StringVar(&a.flags.server, "server", "", "client mode: send the commands to the keyward server at `URL` (env KEYWARD_ADDR)")
+	pf.StringVar(&a.flags.token, "token", "", "client mode: API `TOKEN` (env KEYWARD_TOKEN; prefer --token-file: arguments show in ps)")
+	pf.StringVar(&a.flags.tokenFile, "token-file", "", "client mode: read the API token from `FILE` (env KEYWARD_TOKEN_FILE)")
+	pf.StringVar(&a.flags.caCert, "ca-cert", "", "client mode: trust the CA certificate(s) in PEM `FILE` (env KEYWARD_CA_CERT)")
 
 	root.AddCommand(
 		a.initCmd(),
@@ -92,6 +106,9 @@ Exit status: 0 success, 1 error, 2 wrong command line.`,
 		a.attachCmd(),
 		a.slotCmd(),
 		a.statusCmd(),
+		a.unlockCmd(),
+		a.maintenanceCmd(),
+		a.tokenCmd(),
 		a.configCmd(),
 		a.versionCmd(),
 		a.serveCmd(),

@@ -23,6 +23,12 @@ type settings struct {
 	ExecTimeout     time.Duration // 0 means the library's default
 	MasterKeys      []string      // for init
 
+	// Client mode: with Server set, commands go to that keyward server.
+	Server    string
+	Token     string // the API token itself; never printed
+	TokenFile string // or the file holding it
+	CACert    string // PEM file of the CA that signed the server's certificate
+
 	from map[string]string // setting name → "flag --x", "env X", "config", "default"
 }
 
@@ -69,8 +75,69 @@ func (a *app) settings(cmd *cobra.Command) (*settings, error) {
 	if len(s.MasterKeys) == 0 {
 		s.MasterKeys, s.from["master_key"] = []string{"auto"}, "default"
 	}
+	if err := a.resolveClient(cmd, s, fc); err != nil {
+		return nil, err
+	}
 	a.set = s
 	return s, nil
+}
+
+// resolveClient resolves the client-mode settings. The token and the token
+// file are one setting in two forms: the highest source that gives either
+// wins, and one source giving both is an error.
+func (a *app) resolveClient(cmd *cobra.Command, s *settings, fc *fileConfig) error {
+	srv, srvFrom := a.pick(cmd, "server", "KEYWARD_ADDR", a.flags.server)
+	s.Server, s.from["server"] = orConfig(srv, srvFrom, fc.Server)
+	ca, caFrom := a.pick(cmd, "ca-cert", "KEYWARD_CA_CERT", a.flags.caCert)
+	s.CACert, s.from["ca_cert"] = orConfig(ca, caFrom, fc.CACert)
+
+	tok, tokFrom := a.pick(cmd, "token", "KEYWARD_TOKEN", a.flags.token)
+	tf, tfFrom := a.pick(cmd, "token-file", "KEYWARD_TOKEN_FILE", a.flags.tokenFile)
+	rank := func(from string) int {
+		switch {
+		case strings.HasPrefix(from, "flag"):
+			return 2
+		case strings.HasPrefix(from, "env"):
+			return 1
+		}
+		return 0
+	}
+	switch {
+	case tok != "" && tf != "" && rank(tokFrom) == rank(tfFrom):
+		return usagef(cmd, "%s and %s exclude each other; keep one (prefer the file: a token on the command line shows in the process list)", tokFrom, tfFrom)
+	case tok != "" && rank(tokFrom) >= rank(tfFrom):
+		s.Token, s.from["token"] = tok, tokFrom
+	case tf != "":
+		s.TokenFile, s.from["token"] = tf, tfFrom
+	case fc.Token != "":
+		s.Token, s.from["token"] = fc.Token, "config"
+	case fc.TokenFile != "":
+		s.TokenFile, s.from["token"] = fc.TokenFile, "config"
+	default:
+		s.from["token"] = "not set"
+	}
+	return nil
+}
+
+// readToken returns the API token: the setting's value, or the first line
+// of the token file.
+func (a *app) readToken(s *settings) (string, error) {
+	if s.Token != "" || s.TokenFile == "" {
+		return strings.TrimSpace(s.Token), nil
+	}
+	b, err := os.ReadFile(s.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("token file: %w", err)
+	}
+	defer clear(b)
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("token file %s is empty; it should hold the secret printed by `keyward token create`", s.TokenFile)
+	}
+	if fi, err := os.Stat(s.TokenFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(a.stderr, "keyward: warning: token file %s is readable by others; run chmod 600 %s\n", s.TokenFile, s.TokenFile)
+	}
+	return tok, nil
 }
 
 // pick returns the flag's value if it was given, else the environment
@@ -202,6 +269,14 @@ func (a *app) configCmd() *cobra.Command {
 			row("recovery_key_file", s.RecoveryKeyFile)
 			row("exec_timeout", timeout)
 			row("master_key", strings.Join(s.MasterKeys, ", "))
+			row("server", s.Server)
+			switch {
+			case s.Token != "":
+				row("token", "(set)") // never the secret itself
+			default:
+				row("token", s.TokenFile)
+			}
+			row("ca_cert", s.CACert)
 			return t.flush()
 		},
 	}

@@ -19,7 +19,7 @@ func (a *app) slotCmd() *cobra.Command {
 // deployment even when no slot unlocks (unlockErr then says why), so that
 // slot ls and status can show a sealed store. The caller closes kw.
 func (a *app) openSealed(cmd *cobra.Command) (kw *keyward.Keyward, unlockErr, err error) {
-	s, err := a.settings(cmd)
+	s, err := a.localSettings(cmd)
 	if err != nil {
 		return nil, nil, err
 	}

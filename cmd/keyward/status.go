@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/api"
 )
 
 func (a *app) statusCmd() *cobra.Command {
@@ -17,26 +17,33 @@ func (a *app) statusCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Show the deployment, its slots, databases and key versions",
 		Long: `Show the store, the deployment id, the schema version, which slot unlocked
-(and why the others failed), and per database its data key versions with
-their state, encryption count, and how many entries and attachments use
-each version.
+(and why the others failed), the maintenance switch, and per database its
+data key versions with their state, encryption count, and how many entries
+and attachments use each version.
 
-When no slot unlocks, the status is still printed (marked sealed, with each
-slot's reason) and the exit status is 1.`,
+In client mode the server's status is shown; the deployment's details need
+an admin token. --json prints the body of the API's GET /v1/sys/status
+(version, sealed, maintenance, deployment) in both modes.
+
+When no slot unlocks (the server is sealed), the status is still printed
+(marked sealed, with each slot's reason) and the exit status is 1.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			kw, unlockErr, err := a.openSealed(cmd)
+			b, err := a.backend(cmd, allowSealed)
 			if err != nil {
 				return err
 			}
-			defer closeKW(kw, &err)
-			st, err := kw.Status(a.ctx)
+			defer closeBackend(b, &err)
+			st, unlockErr, err := b.Status(a.ctx)
 			if err != nil {
 				return err
 			}
 			if asJSON {
 				err = writeJSON(a.stdout, st)
 			} else {
+				if _, remote := b.(*remoteBackend); remote {
+					fmt.Fprintf(a.stdout, "server: %s (keyward %s)\n", b.Where(), st.Version)
+				}
 				err = writeStatus(a.stdout, st)
 			}
 			if err != nil {
@@ -49,7 +56,30 @@ slot's reason) and the exit status is 1.`,
 	return c
 }
 
-func writeStatus(w io.Writer, st *keyward.Status) error {
+func maintenanceText(m api.Maintenance) string {
+	if !m.Enabled {
+		return "off"
+	}
+	s := "ON since " + formatTime(m.Since)
+	if m.Reason != "" {
+		s += ": " + printable(m.Reason)
+	}
+	return s + " (data requests to servers get 503)"
+}
+
+func writeStatus(w io.Writer, status api.Status) error {
+	st := status.Deployment
+	if st == nil {
+		t := newTable(w)
+		state := "unlocked"
+		if status.Sealed {
+			state = "SEALED: unlock with `keyward unlock`"
+		}
+		t.row("state:", state)
+		t.row("maintenance:", maintenanceText(status.Maintenance))
+		t.row("deployment:", "(shown to admin tokens only)")
+		return t.flush()
+	}
 	t := newTable(w)
 	t.row("store:", st.Store)
 	t.row("deployment id:", st.DeploymentID)
@@ -62,6 +92,7 @@ func writeStatus(w io.Writer, st *keyward.Status) error {
 	default:
 		t.row("state:", "unlocked")
 	}
+	t.row("maintenance:", maintenanceText(status.Maintenance))
 	if !st.MemoryLocked {
 		t.row("memory locked:", "no: some keys are in swappable memory; raise RLIMIT_MEMLOCK (ulimit -l)")
 	}
