@@ -189,7 +189,6 @@ func TestPragmas(t *testing.T) {
 		{"writer", s.write, "synchronous", "2"}, // FULL
 		{"writer", s.write, "foreign_keys", "1"},
 		{"writer", s.write, "busy_timeout", "5000"},
-		{"writer", s.write, "wal_autocheckpoint", "1000"},
 		{"reader", s.read, "foreign_keys", "1"},
 		{"reader", s.read, "busy_timeout", "5000"},
 		{"reader", s.read, "query_only", "1"},
