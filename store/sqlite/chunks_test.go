@@ -175,7 +175,7 @@ func TestDamagedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		name string
+		name   string
 		damage func() error
 	}{
 		{"truncated", func() error { return os.Truncate(file, int64(len(orig))-1) }},

@@ -82,7 +82,7 @@ type Store struct {
 	write *sql.DB // one connection, BEGIN IMMEDIATE
 	read  *sql.DB // query_only connections
 
-	dir   string    // the attachments directory (AttachmentsDir)
+	dir string // the attachments directory (AttachmentsDir)
 
 	stmtMu sync.Mutex
 	layout *sql.Stmt // layoutQuery on read, prepared on first use
