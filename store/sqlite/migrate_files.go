@@ -66,7 +66,7 @@ func moveChunksToFiles(ctx context.Context, tx *sql.Tx, dir string) (err error) 
 	for _, p := range list {
 		path, err := writeChunkFile(ctx, tx, dir, p.id, p.chunks)
 		if err != nil {
-			return fmt.Errorf("move attachment %s out of the database: %w; nothing was changed, the previous keyward can still open the data", p.id, err)
+			return fmt.Errorf("move attachment %s out of the database: %w; the attachments were left as they were: the previous keyward version can still read them", p.id, err)
 		}
 		written = append(written, path)
 	}
