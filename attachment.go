@@ -60,8 +60,7 @@ func (d *Database) PutAttachment(ctx context.Context, path, name string, r io.Re
 
 // sealChunks reads r a chunk ahead, so it knows which chunk is the last,
 // seals each chunk in place and hands it to a goroutine that stores it: the
-// store writes chunk N (SQLite: a batch of them) while chunk N+1 is read and
-// sealed. At most pipeDepth chunk buffers exist; all of them are wiped before
+// store writes chunk N while chunk N+1 is read and sealed. At most pipeDepth chunk buffers exist; all of them are wiped before
 // sealChunks returns, and the storing goroutine has ended by then.
 func sealChunks(ctx context.Context, r io.Reader, s *crypt.StreamSealer, w store.AttachmentWriter, a store.Attachment) (store.Attachment, error) {
 	p := newChunkPipe(ctx, w)
@@ -133,8 +132,8 @@ func sealInto(ctx context.Context, r io.Reader, s *crypt.StreamSealer, p *chunkP
 }
 
 // pipeDepth is how many sealed chunks may be in flight between the sealer
-// and the store: enough to keep sealing while the store commits a batch
-// (SQLite: 16 chunks), about 1 MiB.
+// and the store, about 1 MiB: enough to keep sealing while the store's
+// write of a chunk waits.
 const pipeDepth = 16
 
 // chunkPipe runs WriteChunk calls in a goroutine of its own, in order.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -161,10 +162,10 @@ func TestAttachmentRandomAccess(t *testing.T) {
 	}
 }
 
-// TestAttachmentRowDeletedWhileReading deletes a chunk row, and then the
-// whole attachment, while readers are open: reads give every byte before
-// the missing chunk and then fail, never wrong bytes.
-func TestAttachmentRowDeletedWhileReading(t *testing.T) {
+// TestAttachmentFileDamagedWhileReading truncates an attachment's file,
+// and then deletes the attachment, while readers are open: reads fail with
+// an integrity error naming the attachment, and never give wrong bytes.
+func TestAttachmentFileDamagedWhileReading(t *testing.T) {
 	kw, cfg, _ := setup(t)
 	ctx := context.Background()
 	db := mustDB(t, kw, "d")
@@ -181,35 +182,53 @@ func TestAttachmentRowDeletedWhileReading(t *testing.T) {
 	if _, err := io.ReadFull(r, head); err != nil || !bytes.Equal(head, body[:len(head)]) {
 		t.Fatalf("first chunks: %v", err)
 	}
-	raw := rawDB(t, cfg)
-	exec(t, raw, `DELETE FROM attachment_chunks WHERE idx = 12`)
-	rest, err := io.ReadAll(r)
-	if err == nil || !errors.Is(err, keyward.ErrIntegrity) || !strings.Contains(err.Error(), "chunk 12") {
-		t.Errorf("reading past a deleted chunk row: %v, want an error about chunk 12", err)
+	files, err := filepath.Glob(filepath.Join(cfg.DataDir, sqlite.AttachmentsDir, "*"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("attachment files = %v, %v; want one", files, err)
 	}
-	if got := append(head, rest...); !bytes.Equal(got, body[:12*crypt.ChunkSize]) {
-		t.Errorf("read %d bytes before the error, want exactly the %d before chunk 12", len(got), 12*crypt.ChunkSize)
+	if err := os.Truncate(files[0], 12*(crypt.ChunkSize+crypt.ChunkOverhead)); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(r)
+	if !errors.Is(err, keyward.ErrIntegrity) || !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), `attachment "a"`) {
+		t.Errorf("reading a truncated file: %v, want an integrity error naming the attachment", err)
+	}
+	// What the reader had fetched before the damage may still come out;
+	// nothing past it, and never other bytes.
+	if got := append(head, rest...); !bytes.Equal(got, body[:len(got)]) || len(got) > 8*crypt.ChunkSize {
+		t.Errorf("read %d bytes before the error, not a prefix of the first 8 chunks", len(got))
 	}
 	r.Close()
 
-	// A random read that needs a missing chunk fails too.
+	r, err = db.OpenAttachment(ctx, "e", "a")
+	if err == nil {
+		_, err = r.ReadAt(make([]byte, 10), 3*crypt.ChunkSize)
+		r.Close()
+	}
+	if !errors.Is(err, keyward.ErrIntegrity) {
+		t.Errorf("opening and reading a truncated file = %v, want an integrity error", err)
+	}
+	// Replaced by a good copy, then deleted: a reader opened before the
+	// deletion fails cleanly on what it has not fetched yet.
+	if _, err := db.PutAttachment(ctx, "e", "a", bytes.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
 	r, err = db.OpenAttachment(ctx, "e", "a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if n, err := r.ReadAt(make([]byte, 10), 12*crypt.ChunkSize+5); err == nil || n != 0 {
-		t.Errorf("ReadAt in the deleted chunk = %d, %v; want an error", n, err)
-	}
 	if _, err := r.ReadAt(make([]byte, 10), 3*crypt.ChunkSize); err != nil {
-		t.Errorf("ReadAt in chunk 3 = %v", err)
+		t.Fatalf("ReadAt in the replacement = %v", err)
 	}
-	// Once the attachment is deleted, reads beyond what was fetched fail.
 	if err := db.DeleteAttachment(ctx, "e", "a"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.ReadAt(make([]byte, 10), 17*crypt.ChunkSize); err == nil {
-		t.Errorf("ReadAt in a deleted attachment = nil error")
+	if _, err := r.ReadAt(make([]byte, 10), 17*crypt.ChunkSize); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ReadAt in a deleted attachment = %v, want ErrNotFound", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(cfg.DataDir, sqlite.AttachmentsDir, "*")); len(left) != 0 {
+		t.Errorf("files left after DeleteAttachment: %v", left)
 	}
 }
 
@@ -259,14 +278,15 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// pendingRows counts uploads that were neither committed nor removed.
+// pendingRows counts uploads that were neither committed nor removed: the
+// .part files in the attachments directory.
 func pendingRows(t *testing.T, cfg keyward.Config) int {
 	t.Helper()
-	var n int
-	if err := rawDB(t, cfg).QueryRow("SELECT count(*) FROM attachments WHERE committed = 0").Scan(&n); err != nil {
+	parts, err := filepath.Glob(filepath.Join(cfg.DataDir, sqlite.AttachmentsDir, "*.part"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return len(parts)
 }
 
 func TestPutAttachmentStoreFails(t *testing.T) {
@@ -288,7 +308,7 @@ func TestPutAttachmentStoreFails(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	w = &failingWriter{failAt: 40} // after two batches went to SQLite
+	w = &failingWriter{failAt: 40} // after 40 chunks went to the store
 	src := &countingReader{r: bytes.NewReader(testBody(400 * crypt.ChunkSize))}
 	_, err := db.PutAttachment(ctx, "e", "a", src)
 	w.mu.Lock()

@@ -77,8 +77,9 @@ func (c Config) openStore(ctx context.Context, create bool) (store.Store, error)
 	return st, nil
 }
 
-// removeFresh deletes a store file (and its WAL) that Init created and
-// failed to initialise, so a failed init leaves nothing behind.
+// removeFresh deletes a store file (its WAL, and its attachments
+// directory, which is still empty) that Init created and failed to
+// initialise, so a failed init leaves nothing behind.
 func (c Config) removeFresh() {
 	if c.Store != nil || c.DataDir == "" {
 		return
@@ -87,6 +88,7 @@ func (c Config) removeFresh() {
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		_ = os.Remove(base + suffix)
 	}
+	_ = os.Remove(filepath.Join(c.DataDir, sqlite.AttachmentsDir)) // only if empty
 }
 
 // InitResult is what Init reports once.

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/crypt"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/store/sqlite"
 
 	_ "modernc.org/sqlite"
 )
@@ -300,7 +302,7 @@ func TestTamperedAttachments(t *testing.T) {
 	ctx := context.Background()
 	db := mustDB(t, kw, "d")
 	body := bytes.Repeat([]byte("attachment-data."), 3*crypt.ChunkSize/16+100) // 4 chunks
-	names := []string{"flip", "truncate", "swap", "append", "ok"}
+	names := []string{"flip", "truncate", "swap", "append", "short", "ok"}
 	for _, p := range []string{"e", "f"} {
 		db.Put(ctx, keyward.Entry{Path: p})
 		for _, n := range names {
@@ -315,16 +317,30 @@ func TestTamperedAttachments(t *testing.T) {
 		raw.QueryRow(`SELECT a.id FROM attachments a JOIN entries e ON e.id = a.entry_id WHERE e.path = 'e' AND a.name = ?`, n).Scan(&id)
 		return id
 	}
-	flipLastByte(t, raw, `SELECT rowid, data FROM attachment_chunks WHERE attachment_id = '`+att("flip")+`' AND idx = 1`, `UPDATE attachment_chunks SET data = ? WHERE rowid = ?`)
-	exec(t, raw, `DELETE FROM attachment_chunks WHERE attachment_id = ? AND idx = 3`, att("truncate"))
-	exec(t, raw, `UPDATE attachments SET chunks = 3 WHERE id = ?`, att("truncate"))
-	exec(t, raw, `UPDATE attachment_chunks SET idx = 1000 WHERE attachment_id = ? AND idx = 0`, att("swap"))
-	exec(t, raw, `UPDATE attachment_chunks SET idx = 0 WHERE attachment_id = ? AND idx = 1`, att("swap"))
-	exec(t, raw, `UPDATE attachment_chunks SET idx = 1 WHERE attachment_id = ? AND idx = 1000`, att("swap"))
-	exec(t, raw, `INSERT INTO attachment_chunks (attachment_id, idx, data) SELECT ?, 4, data FROM attachment_chunks WHERE attachment_id = ? AND idx = 3`, att("append"), att("append"))
-	exec(t, raw, `UPDATE attachments SET chunks = 5 WHERE id = ?`, att("append"))
+	const sealed = crypt.ChunkSize + crypt.ChunkOverhead
+	file := func(n string) string { return filepath.Join(cfg.DataDir, sqlite.AttachmentsDir, att(n)) }
+	edit := func(n string, fn func(b []byte) []byte) {
+		b, err := os.ReadFile(file(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file(n), fn(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit("flip", func(b []byte) []byte { b[2*sealed-1] ^= 0xff; return b }) // last byte of chunk 1
+	// The last chunk dropped from the file and from the row alike.
+	edit("truncate", func(b []byte) []byte { return b[:3*sealed] })
+	exec(t, raw, `UPDATE attachments SET chunks = 3, stored = ? WHERE id = ?`, 3*sealed, att("truncate"))
+	edit("swap", func(b []byte) []byte {
+		return slices.Concat(b[sealed:2*sealed], b[:sealed], b[2*sealed:]) // chunks 1, 0, 2, 3
+	})
+	// A copy of chunk 2 inserted after it, recorded in the row.
+	edit("append", func(b []byte) []byte { return slices.Concat(b[:3*sealed], b[2*sealed:]) })
+	exec(t, raw, `UPDATE attachments SET chunks = 5, stored = stored + ? WHERE id = ?`, sealed, att("append"))
+	edit("short", func(b []byte) []byte { return b[:len(b)-100] }) // the row not changed
 
-	for _, n := range names[:4] {
+	for _, n := range names[:5] {
 		r, err := db.OpenAttachment(ctx, "e", n)
 		if err == nil {
 			var got []byte
@@ -339,7 +355,11 @@ func TestTamperedAttachments(t *testing.T) {
 		}
 	}
 	// A chunk swapped in from another attachment with the same key fails.
-	exec(t, raw, `UPDATE attachment_chunks SET data = (SELECT data FROM attachment_chunks WHERE attachment_id = ? AND idx = 2) WHERE attachment_id = ? AND idx = 2`, att("flip"), att("ok"))
+	flipped, err := os.ReadFile(file("flip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit("ok", func(b []byte) []byte { copy(b[2*sealed:3*sealed], flipped[2*sealed:]); return b })
 	r, err := db.OpenAttachment(ctx, "e", "ok")
 	if err == nil {
 		_, err = r.ReadAt(make([]byte, 10), 2*crypt.ChunkSize+5)
@@ -409,7 +429,8 @@ func TestFailedUploadLeavesPreviousAttachment(t *testing.T) {
 }
 
 // TestNoPlaintextOnDisk writes marker values and checks that neither they
-// nor any key material appear in the database file or its WAL.
+// nor any key material appear in the database file, its WAL or the attachment
+// files.
 func TestNoPlaintextOnDisk(t *testing.T) {
 	kw, cfg, res := setup(t)
 	ctx := context.Background()
@@ -433,10 +454,20 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 		"field value": []byte(marker), "recovery key": []byte(res.RecoveryKey), "auto key file": keyFile,
 	}
 	scan := func(stage string) {
-		files, _ := filepath.Glob(filepath.Join(cfg.DataDir, "*"))
+		var files []string
+		err := filepath.WalkDir(cfg.DataDir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				files = append(files, p)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if stage == "while open (WAL)" && !slices.Contains(files, filepath.Join(cfg.DataDir, keyward.DBFile+"-wal")) {
 			t.Fatalf("no WAL file to scan while open: %v", files)
 		}
+		attachmentBytes := 0
 		scanned := 0
 		for _, f := range files {
 			b, err := os.ReadFile(f)
@@ -444,14 +475,17 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 				t.Fatal(err)
 			}
 			scanned += len(b)
+			if filepath.Base(filepath.Dir(f)) == sqlite.AttachmentsDir {
+				attachmentBytes += len(b)
+			}
 			for what, n := range needles {
 				if bytes.Contains(b, n) {
 					t.Errorf("%s: %s found in %s", stage, what, filepath.Base(f))
 				}
 			}
 		}
-		if scanned < 4096 {
-			t.Fatalf("%s: scanned only %d bytes in %v", stage, scanned, files)
+		if scanned < 4096 || attachmentBytes < len(marker)*10000 {
+			t.Fatalf("%s: scanned only %d bytes (%d of attachment files) in %v", stage, scanned, attachmentBytes, files)
 		}
 	}
 	scan("while open (WAL)")

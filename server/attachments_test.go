@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/api"
 	"github.com/keyward/keyward/crypt"
+	"github.com/keyward/keyward/store/sqlite"
 )
 
 // content returns n deterministic pseudo-random bytes.
@@ -171,17 +174,21 @@ func TestTamperedAttachmentAbortsDownload(t *testing.T) {
 	}
 }
 
-// flipChunk inverts a byte in the middle of chunk idx of the only attachment.
+// flipChunk inverts a byte in the middle of chunk idx of the only
+// attachment, in its file (store/sqlite keeps chunks in attachments/).
 func flipChunk(t *testing.T, e *env, idx int) {
 	t.Helper()
-	raw := e.raw()
-	const table = "attachment_chunks" // store/sqlite's schema
-	var blob []byte
-	if err := raw.QueryRow("SELECT data FROM "+table+" WHERE idx = ?", idx).Scan(&blob); err != nil {
-		t.Fatalf("read chunk %d: %v", idx, err)
+	files, err := filepath.Glob(filepath.Join(e.cfg.DataDir, sqlite.AttachmentsDir, "*"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("attachment files = %v, %v; want one", files, err)
 	}
-	blob[len(blob)/2] ^= 0xff
-	if _, err := raw.Exec("UPDATE "+table+" SET data = ? WHERE idx = ?", blob, idx); err != nil {
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sealed = crypt.ChunkSize + crypt.ChunkOverhead
+	b[idx*sealed+min(sealed, len(b)-idx*sealed)/2] ^= 0xff
+	if err := os.WriteFile(files[0], b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }

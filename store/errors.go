@@ -12,4 +12,9 @@ var (
 	// ErrSchemaTooNew means the data was written by a newer keyward whose
 	// schema this build does not know. Upgrade keyward; nothing was changed.
 	ErrSchemaTooNew = errors.New("store: data written by a newer keyward (schema version too new); upgrade keyward to open it")
+	// ErrCorrupt means stored data that a committed row refers to is
+	// missing or does not have the recorded size (for example an
+	// attachment file that was deleted or truncated). The error names what
+	// is damaged; restore it from a backup.
+	ErrCorrupt = errors.New("store: stored data is missing or damaged")
 )

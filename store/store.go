@@ -90,7 +90,8 @@ type Store interface {
 	// Attachments lists an entry's committed attachments ordered by name.
 	Attachments(ctx context.Context, entryID string) ([]Attachment, error)
 	// AttachmentChunk returns the stored bytes of chunk index of a committed
-	// attachment. ErrNotFound.
+	// attachment. ErrNotFound; ErrCorrupt if the backend finds the
+	// attachment's stored data missing or damaged.
 	AttachmentChunk(ctx context.Context, attachmentID string, index int64) ([]byte, error)
 	// DeleteAttachment removes a committed attachment. ErrNotFound.
 	DeleteAttachment(ctx context.Context, entryID, name string) error
@@ -123,7 +124,10 @@ type Store interface {
 
 // AttachmentWriter receives an attachment's chunks in order.
 type AttachmentWriter interface {
-	// WriteChunk stores the next chunk (indexes start at 0, no gaps).
+	// WriteChunk stores the next chunk (indexes start at 0, no gaps). Every
+	// chunk but the last must be as long as chunk 0 (the attachment stream
+	// format's chunks are); a backend may refuse a chunk that follows one of
+	// another length.
 	WriteChunk(ctx context.Context, index int64, data []byte) error
 	// Commit makes the attachment visible with the given final metadata
 	// (Size and Chunks are taken from final). It fails, changing nothing

@@ -12,6 +12,8 @@ import (
 	_ "modernc.org/sqlite" // driver "sqlite", to alter the store behind keyward's back
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/crypt"
+	"github.com/keyward/keyward/store/sqlite"
 )
 
 // cli runs the CLI in this process against a data and key directory of its
@@ -61,6 +63,23 @@ func (c *cli) alter(query, update string, args ...any) {
 	blob[len(blob)/2] ^= 0x01
 	if _, err := db.Exec(update, append([]any{blob}, args...)...); err != nil {
 		c.t.Fatalf("%s: %v", update, err)
+	}
+}
+
+// alterAttachment flips one byte in chunk i of the only attachment file.
+func (c *cli) alterAttachment(i int) {
+	c.t.Helper()
+	files, err := filepath.Glob(filepath.Join(c.env["KEYWARD_DATA"], sqlite.AttachmentsDir, "*"))
+	if err != nil || len(files) != 1 {
+		c.t.Fatalf("attachment files = %v, %v; want one", files, err)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	b[i*(crypt.ChunkSize+crypt.ChunkOverhead)+100] ^= 0x01
+	if err := os.WriteFile(files[0], b, 0o600); err != nil {
+		c.t.Fatal(err)
 	}
 }
 
@@ -114,8 +133,7 @@ func TestTamperedAttachment(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.mustRun("attach", "put", "docs", "contract", in)
-	c.alter("SELECT data FROM attachment_chunks WHERE idx = ?",
-		"UPDATE attachment_chunks SET data = ? WHERE idx = ?", 1)
+	c.alterAttachment(1)
 
 	outDir := filepath.Join(dir, "out")
 	if err := os.Mkdir(outDir, 0o700); err != nil {

@@ -5,20 +5,18 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/keyward/keyward/store"
 )
 
-// abandonAfter is how long a pending attachment may go without a write
-// before Open or BeginAttachment (of any process) removes it as abandoned.
-// A live upload writes at least every flushChunks chunks (1 MiB), so only
-// an upload slower than 1 MiB per abandonAfter is cut off.
-const abandonAfter = 15 * time.Minute
-
-// BeginAttachment implements [store.Store]. a.Size, a.Chunks and a.Created
-// are ignored (Commit sets them). ErrExists if a.ID is taken.
+// BeginAttachment implements [store.Store]: it creates the upload's .part
+// file (see writer.go). a.Size, a.Chunks and a.Created are ignored (Commit
+// sets them). ErrExists if a.ID is taken.
 func (s *Store) BeginAttachment(ctx context.Context, a store.Attachment) (store.AttachmentWriter, error) {
 	if a.ID == "" || a.EntryID == "" {
 		return nil, errors.New("sqlite: begin attachment: empty attachment or entry id")
@@ -26,41 +24,35 @@ func (s *Store) BeginAttachment(ctx context.Context, a store.Attachment) (store.
 	if err := checkName("attachment name", a.Name); err != nil {
 		return nil, fmt.Errorf("sqlite: begin attachment: %w", err)
 	}
-	now := time.Now()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, deletePending, nanos(now.Add(-abandonAfter)))
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO attachments
-			(id, entry_id, name, size, key_version, header, chunks, created, committed, touched)
-			VALUES (?1, ?2, ?3, 0, ?4, ?5, 0, ?6, 0, ?6)`,
-			a.ID, a.EntryID, a.Name, a.KeyVersion, nonNil(a.Header), nanos(now))
-		switch {
-		case isConstraint(err, codeForeignKey):
-			return fmt.Errorf("unknown entry: %w", store.ErrNotFound)
-		case isDuplicate(err):
-			return store.ErrExists
-		}
-		return err
-	})
+	file, err := s.filePath(a.ID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: begin attachment: %w", err)
+	}
+	s.maybeSweep(ctx, time.Now())
+	var entry, taken bool
+	err = s.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM entries WHERE id = ?),
+		EXISTS (SELECT 1 FROM attachments WHERE id = ?)`, a.EntryID, a.ID).Scan(&entry, &taken)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("sqlite: begin attachment: %w", err)
+	case !entry:
+		return nil, fmt.Errorf("sqlite: begin attachment: unknown entry: %w", store.ErrNotFound)
+	case taken:
+		return nil, fmt.Errorf("sqlite: begin attachment: %w", store.ErrExists)
+	}
+	if _, err := os.Lstat(file); err == nil {
+		return nil, fmt.Errorf("sqlite: begin attachment: a file for id %s exists: %w", a.ID, store.ErrExists)
+	}
+	part := file + partSuffix
+	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("sqlite: begin attachment: an upload with id %s is under way: %w", a.ID, store.ErrExists)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: begin attachment: %w", err)
 	}
 	a.Size, a.Chunks, a.Created = 0, 0, time.Time{}
-	return &writer{s: s, a: a}, nil
-}
-
-// deletePending removes pending attachments (and, by cascade, their chunks)
-// last written before a time.
-const deletePending = "DELETE FROM attachments WHERE committed = 0 AND touched < ?"
-
-// removePending removes the pending attachments last written before t.
-func (s *Store) removePending(ctx context.Context, t time.Time) error {
-	if _, err := s.write.ExecContext(ctx, deletePending, nanos(t)); err != nil {
-		return fmt.Errorf("remove unfinished attachments: %w", err)
-	}
-	return nil
+	return &writer{s: s, a: a, part: part, file: file, f: f, state: writing}, nil
 }
 
 const attachmentColumns = "SELECT id, entry_id, name, size, key_version, header, chunks, created FROM attachments"
@@ -77,8 +69,7 @@ func scanAttachment(sc scanner) (store.Attachment, error) {
 
 // Attachment implements [store.Store].
 func (s *Store) Attachment(ctx context.Context, entryID, name string) (store.Attachment, error) {
-	row := s.read.QueryRowContext(ctx, attachmentColumns+" WHERE entry_id = ? AND name = ? AND committed = 1",
-		entryID, name)
+	row := s.read.QueryRowContext(ctx, attachmentColumns+" WHERE entry_id = ? AND name = ?", entryID, name)
 	a, err := scanAttachment(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
@@ -91,26 +82,38 @@ func (s *Store) Attachment(ctx context.Context, entryID, name string) (store.Att
 
 // Attachments implements [store.Store].
 func (s *Store) Attachments(ctx context.Context, entryID string) ([]store.Attachment, error) {
-	out, err := queryAll(ctx, s.read, scanAttachment,
-		attachmentColumns+" WHERE entry_id = ? AND committed = 1 ORDER BY name", entryID)
+	out, err := queryAll(ctx, s.read, scanAttachment, attachmentColumns+" WHERE entry_id = ? ORDER BY name", entryID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: attachments: %w", err)
 	}
 	return out, nil
 }
 
-// chunkQuery selects the chunks of a committed attachment (?1) with
-// indexes ?2..?3, in order. It walks the primary key (attachment_id, idx).
-const chunkQuery = `SELECT c.idx, c.data FROM attachment_chunks c
-	JOIN attachments a ON a.id = c.attachment_id
-	WHERE c.attachment_id = ?1 AND c.idx BETWEEN ?2 AND ?3 AND a.committed = 1
-	ORDER BY c.idx`
+// DeleteAttachment implements [store.Store]. The row goes in a transaction;
+// the file is unlinked after it has committed.
+func (s *Store) DeleteAttachment(ctx context.Context, entryID, name string) error {
+	var ids []string
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		ids, err = queryIDs(ctx, tx, "DELETE FROM attachments WHERE entry_id = ? AND name = ? RETURNING id", entryID, name)
+		if err == nil && len(ids) == 0 {
+			err = store.ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: delete attachment: %w", err)
+	}
+	s.removeFiles(ids)
+	return nil
+}
 
 // MaxChunksPerRead is the most chunks [Store.ReadAttachmentChunks] reads
-// in one query.
+// per call.
 const MaxChunksPerRead = 64
 
-// AttachmentChunk implements [store.Store].
+// AttachmentChunk implements [store.Store]. A file that is missing or not
+// of the recorded size gives an error wrapping [store.ErrCorrupt].
 func (s *Store) AttachmentChunk(ctx context.Context, attachmentID string, index int64) ([]byte, error) {
 	dst := [][]byte{nil}
 	if _, err := s.readChunks(ctx, attachmentID, index, dst); err != nil {
@@ -119,17 +122,16 @@ func (s *Store) AttachmentChunk(ctx context.Context, attachmentID string, index 
 	return nonNil(dst[0]), nil
 }
 
-// ReadAttachmentChunks reads, in one query, the stored bytes of up to
-// len(dst) consecutive chunks of a committed attachment, starting at index
-// first, into buffers the caller keeps: chunk first+i replaces the contents
-// of dst[i] (dst[i] = append(dst[i][:0], chunk...)), so a caller that passes
-// the same buffers again allocates nothing. It returns how many chunks it
-// read: fewer than len(dst) where the attachment has no chunk at some index
-// after first (past its end, or where a row is missing); chunks after such a
-// gap are not read. ErrNotFound if chunk first does not exist or the
-// attachment is not committed. At most [MaxChunksPerRead] chunks are read per
-// call. The chunks come from one snapshot of the database, which is not held
-// after the call returns.
+// ReadAttachmentChunks reads up to len(dst) consecutive chunks of a
+// committed attachment, starting at index first, into buffers the caller
+// keeps: chunk first+i replaces the contents of dst[i] (dst[i] is resliced,
+// or grown if too small), so a caller that passes the same buffers again
+// allocates nothing. It returns how many chunks it read: fewer than
+// len(dst) only past the attachment's last chunk. ErrNotFound if chunk
+// first does not exist or the attachment is not committed (or was deleted:
+// every call checks the row); an error wrapping [store.ErrCorrupt] if the
+// file is missing or not of the recorded size. At most [MaxChunksPerRead]
+// chunks are read per call.
 func (s *Store) ReadAttachmentChunks(ctx context.Context, attachmentID string, first int64, dst [][]byte) (int, error) {
 	n, err := s.readChunks(ctx, attachmentID, first, dst)
 	if err != nil {
@@ -138,58 +140,97 @@ func (s *Store) ReadAttachmentChunks(ctx context.Context, attachmentID string, f
 	return n, nil
 }
 
+// layout is where an attachment's chunks are in its file.
+type layout struct {
+	chunks, stride, stored int64
+}
+
+// end returns the offset just past chunk i (0 <= i < chunks).
+func (l layout) end(i int64) int64 {
+	if i == l.chunks-1 {
+		return l.stored
+	}
+	return (i + 1) * l.stride
+}
+
 func (s *Store) readChunks(ctx context.Context, attachmentID string, first int64, dst [][]byte) (int, error) {
 	if len(dst) == 0 || len(dst) > MaxChunksPerRead {
 		return 0, fmt.Errorf("%d chunks requested, want 1 to %d", len(dst), MaxChunksPerRead)
 	}
-	if first < 0 || first > math.MaxInt64-int64(len(dst)) {
-		return 0, store.ErrNotFound
-	}
-	stmt, err := s.chunkStmt(ctx)
+	l, err := s.layoutOf(ctx, attachmentID)
 	if err != nil {
 		return 0, err
 	}
-	rows, err := stmt.QueryContext(ctx, attachmentID, first, first+int64(len(dst))-1)
+	if first < 0 || first >= l.chunks {
+		return 0, store.ErrNotFound
+	}
+	f, err := s.openFile(ctx, attachmentID, l)
 	if err != nil {
 		return 0, err
 	}
-	defer rows.Close()
-	n := 0
-	for n < len(dst) && rows.Next() {
-		var (
-			idx  int64
-			data sql.RawBytes // valid until the next Next: copied at once
-		)
-		if err := rows.Scan(&idx, &data); err != nil {
-			return 0, err
+	defer f.Close()
+	n := int(min(int64(len(dst)), l.chunks-first))
+	for i := range n {
+		idx := first + int64(i)
+		start, end := idx*l.stride, l.end(idx)
+		b := dst[i][:0]
+		if int64(cap(b)) < end-start {
+			b = make([]byte, 0, end-start)
 		}
-		if idx != first+int64(n) {
-			break // a missing row: stop at the gap
+		b = b[:end-start]
+		if _, err := f.ReadAt(b, start); err != nil {
+			return 0, damaged(attachmentID, "reading chunk %d: %v", idx, err)
 		}
-		dst[n] = append(dst[n][:0], data...)
-		n++
-	}
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	if err := rows.Close(); err != nil {
-		return 0, err
-	}
-	if n == 0 {
-		return 0, store.ErrNotFound
+		dst[i] = b
 	}
 	return n, nil
 }
 
-// DeleteAttachment implements [store.Store]. Its chunks go with it.
-func (s *Store) DeleteAttachment(ctx context.Context, entryID, name string) error {
-	res, err := s.write.ExecContext(ctx, "DELETE FROM attachments WHERE entry_id = ? AND name = ? AND committed = 1",
-		entryID, name)
+// layoutOf reads an attachment's layout from its row. ErrNotFound.
+func (s *Store) layoutOf(ctx context.Context, attachmentID string) (layout, error) {
+	stmt, err := s.layoutStmt(ctx)
 	if err != nil {
-		return fmt.Errorf("sqlite: delete attachment: %w", err)
+		return layout{}, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("sqlite: delete attachment: %w", store.ErrNotFound)
+	var l layout
+	err = stmt.QueryRowContext(ctx, attachmentID).Scan(&l.chunks, &l.stride, &l.stored)
+	if errors.Is(err, sql.ErrNoRows) {
+		return layout{}, store.ErrNotFound
 	}
-	return nil
+	if err != nil {
+		return layout{}, err
+	}
+	if l.chunks < 0 || l.stride < 0 || l.stored < 0 ||
+		l.chunks > 0 && (l.stride > math.MaxInt64/l.chunks || l.stored < (l.chunks-1)*l.stride) {
+		return layout{}, damaged(attachmentID, "its row records %d chunks of %d bytes in %d bytes", l.chunks, l.stride, l.stored)
+	}
+	return l, nil
+}
+
+// openFile opens a committed attachment's file and checks its size. A file
+// missing because the attachment was deleted meanwhile gives ErrNotFound.
+func (s *Store) openFile(ctx context.Context, id string, l layout) (*os.File, error) {
+	p, err := s.filePath(id)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, err := s.layoutOf(ctx, id); err != nil {
+			return nil, err // deleted meanwhile: ErrNotFound
+		}
+		return nil, damaged(id, "its file %s is missing", filepath.Join(AttachmentsDir, filepath.Base(p)))
+	}
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && fi.Size() != l.stored {
+		err = damaged(id, "its file is %d bytes, %d were stored (truncated or altered)", fi.Size(), l.stored)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/keyward/keyward/store"
@@ -36,8 +37,15 @@ func uploadChunks(t *testing.T, s *Store, entryID, id, name string, cs [][]byte)
 // storeWithEntry opens a store with one database and one entry.
 func storeWithEntry(t *testing.T) (*Store, store.Entry) {
 	t.Helper()
+	return storeAt(t, filepath.Join(t.TempDir(), "keyward.db"))
+}
+
+// storeAt opens the store at path and adds database "db" with entry "e" at
+// path "p".
+func storeAt(t *testing.T, path string) (*Store, store.Entry) {
+	t.Helper()
 	ctx := t.Context()
-	s := openTemp(t, filepath.Join(t.TempDir(), "keyward.db"))
+	s := openTemp(t, path)
 	if err := s.CreateDatabase(ctx, store.Database{ID: "db", Name: "db"},
 		store.DataKey{Version: 1, State: store.KeyPrimary}); err != nil {
 		t.Fatal(err)
@@ -49,12 +57,15 @@ func storeWithEntry(t *testing.T) (*Store, store.Entry) {
 	return s, e
 }
 
-// distinctChunks makes n chunks of different contents and sizes.
+// distinctChunks makes n chunks of different contents, all of chunkLen
+// bytes but the last, which is shorter.
 func distinctChunks(n int) [][]byte {
+	const chunkLen = 1000
 	cs := make([][]byte, n)
 	for i := range cs {
-		cs[i] = bytes.Repeat(fmt.Appendf(nil, "<%d>", i), 100+i*37)
+		cs[i] = bytes.Repeat(fmt.Appendf(nil, "<%d>", i), chunkLen)[:chunkLen]
 	}
+	cs[n-1] = cs[n-1][:chunkLen/3+n]
 	return cs
 }
 
@@ -109,40 +120,100 @@ func TestReadAttachmentChunks(t *testing.T) {
 	}
 }
 
-func TestReadAttachmentChunksGapsAndVisibility(t *testing.T) {
+// TestChunkStride checks that every chunk but the last must be as long as
+// chunk 0, and that a refused chunk leaves the upload usable.
+func TestChunkStride(t *testing.T) {
 	ctx := t.Context()
 	s, e := storeWithEntry(t)
-	cs := distinctChunks(20)
-	a := uploadChunks(t, s, e.ID, "a", "n", cs)
-	if _, err := s.write.Exec("DELETE FROM attachment_chunks WHERE attachment_id = ? AND idx = 12", a.ID); err != nil {
-		t.Fatal(err)
-	}
-	bufs := make([][]byte, 8)
-	n, err := s.ReadAttachmentChunks(ctx, a.ID, 8, bufs)
-	if err != nil || n != 4 {
-		t.Fatalf("ReadAttachmentChunks(8, 8) with chunk 12 missing = %d, %v; want the 4 chunks before the gap", n, err)
-	}
-	for i := range n {
-		if !bytes.Equal(bufs[i], cs[8+i]) {
-			t.Errorf("chunk %d differs", 8+i)
+	for _, c := range []struct {
+		name  string
+		sizes []int
+	}{
+		{"longer", []int{100, 100, 101, 100}},
+		{"shorter", []int{100, 99, 100}},
+		{"empty first", []int{0, 1, 1}},
+	} {
+		w, err := s.BeginAttachment(ctx, store.Attachment{ID: "id-" + strings.ReplaceAll(c.name, " ", "-"), EntryID: e.ID, Name: c.name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := len(c.sizes) - 1
+		for i, n := range c.sizes {
+			err := w.WriteChunk(ctx, int64(i), bytes.Repeat([]byte{'x'}, n))
+			switch {
+			case i < bad && err != nil:
+				t.Errorf("%s: WriteChunk(%d) = %v", c.name, i, err)
+			case i == bad && (err == nil || !strings.Contains(err.Error(), "must have the length of chunk 0")):
+				t.Errorf("%s: WriteChunk(%d) after a chunk of another length = %v, want it refused", c.name, i, err)
+			}
+		}
+		// The chunks before the refused one commit, the odd one last.
+		got, err := w.Commit(ctx, store.Attachment{Chunks: int64(bad)})
+		if err != nil {
+			t.Fatalf("%s: Commit() = %v", c.name, err)
+		}
+		for i := range bad {
+			b, err := s.AttachmentChunk(ctx, got.ID, int64(i))
+			if err != nil || len(b) != c.sizes[i] {
+				t.Errorf("%s: chunk %d = %d bytes, %v; want %d", c.name, i, len(b), err, c.sizes[i])
+			}
 		}
 	}
-	if _, err := s.ReadAttachmentChunks(ctx, a.ID, 12, bufs); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("ReadAttachmentChunks(12) = %v, want ErrNotFound", err)
-	}
-	if _, err := s.AttachmentChunk(ctx, a.ID, 12); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("AttachmentChunk(12) = %v, want ErrNotFound", err)
-	}
-	if n, err := s.ReadAttachmentChunks(ctx, a.ID, 13, bufs); err != nil || n != 7 {
-		t.Errorf("ReadAttachmentChunks(13) = %d, %v; want 7 chunks", n, err)
-	}
+}
 
-	// Pending uploads are invisible, and so is a deleted attachment.
+// TestDamagedFile truncates, extends and removes an attachment's file:
+// every read then fails with ErrCorrupt naming the attachment, never with
+// other bytes.
+func TestDamagedFile(t *testing.T) {
+	ctx := t.Context()
+	s, e := storeWithEntry(t)
+	cs := distinctChunks(10)
+	a := uploadChunks(t, s, e.ID, "a", "n", cs)
+	file := filepath.Join(s.dir, "a")
+	orig, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		damage func() error
+	}{
+		{"truncated", func() error { return os.Truncate(file, int64(len(orig))-1) }},
+		{"truncated to a chunk boundary", func() error { return os.Truncate(file, 9*1000) }},
+		{"extended", func() error { return os.WriteFile(file, append(orig, 'x'), 0o600) }},
+		{"removed", func() error { return os.Remove(file) }},
+	} {
+		if err := c.damage(); err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range []int64{0, 9} {
+			_, err := s.AttachmentChunk(ctx, a.ID, i)
+			if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "attachment a:") {
+				t.Errorf("%s: AttachmentChunk(%d) = %v, want ErrCorrupt naming attachment a", c.name, i, err)
+			}
+		}
+		if err := os.WriteFile(file, orig, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := s.AttachmentChunk(ctx, a.ID, 9); err != nil || !bytes.Equal(b, cs[9]) {
+			t.Fatalf("AttachmentChunk(9) after restoring the file = %v", err)
+		}
+	}
+}
+
+// TestPendingAndDeletedInvisible checks that an upload is not readable
+// before Commit, and a deleted attachment not after, even by a reader that
+// read it before.
+func TestPendingAndDeletedInvisible(t *testing.T) {
+	ctx := t.Context()
+	s, e := storeWithEntry(t)
+	a := uploadChunks(t, s, e.ID, "a", "n", distinctChunks(20))
+	bufs := make([][]byte, 8)
 	w, err := s.BeginAttachment(ctx, store.Attachment{ID: "pending", EntryID: e.ID, Name: "n", KeyVersion: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range flushChunks + 1 {
+	for i := range 3 {
 		if err := w.WriteChunk(ctx, int64(i), []byte("x")); err != nil {
 			t.Fatal(err)
 		}
@@ -153,10 +224,13 @@ func TestReadAttachmentChunksGapsAndVisibility(t *testing.T) {
 	if err := w.Abort(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if n, err := s.ReadAttachmentChunks(ctx, a.ID, 0, bufs); err != nil || n != 8 {
+		t.Fatalf("ReadAttachmentChunks() = %d, %v", n, err)
+	}
 	if err := s.DeleteAttachment(ctx, e.ID, "n"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ReadAttachmentChunks(ctx, a.ID, 0, bufs); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.ReadAttachmentChunks(ctx, a.ID, 8, bufs); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("ReadAttachmentChunks(deleted) = %v, want ErrNotFound", err)
 	}
 }
@@ -172,64 +246,5 @@ func TestAttachmentChunkAfterClose(t *testing.T) {
 	}
 	if _, err := s.AttachmentChunk(t.Context(), a.ID, 0); err == nil {
 		t.Errorf("AttachmentChunk() after Close = nil, want an error")
-	}
-}
-
-// TestBulkUploadCheckpoints checks that a large upload is checkpointed by
-// the checkpointer, leaves the log as small as SQLite's automatic
-// checkpoint would, and leaves the writer's automatic checkpoint on.
-func TestBulkUploadCheckpoints(t *testing.T) {
-	ctx := t.Context()
-	s, e := storeWithEntry(t)
-	chunk := bytes.Repeat([]byte{0xa5}, 64<<10+16)
-	const n = 24 * flushChunks // 24 MiB in 24 batches
-	w, err := s.BeginAttachment(ctx, store.Attachment{ID: "big", EntryID: e.ID, Name: "big", KeyVersion: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		if err := w.WriteChunk(ctx, int64(i), chunk); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := w.Commit(ctx, store.Attachment{Chunks: n}); err != nil {
-		t.Fatal(err)
-	}
-	s.ckpt.mu.Lock()
-	runs := s.ckpt.runs
-	s.ckpt.mu.Unlock()
-	if runs == 0 {
-		t.Errorf("the checkpointer never ran during a 24 MiB upload")
-	}
-	// The log file keeps its largest size: it is the high-water mark.
-	fi, err := os.Stat(s.Path() + "-wal")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// No larger than with SQLite's automatic checkpoint alone: its
-	// threshold, plus slack for two batches (a restart may have to wait for
-	// a reader). A log that grew with the upload would hold 24 MiB.
-	var pageSize int64
-	if err := s.read.QueryRow("PRAGMA page_size").Scan(&pageSize); err != nil {
-		t.Fatal(err)
-	}
-	if limit := autoCheckpointPages*(pageSize+24) + 2*flushBytes*5/4; fi.Size() > limit {
-		t.Errorf("write-ahead log grew to %d bytes during a 24 MiB upload, want at most %d", fi.Size(), limit)
-	}
-	var auto int
-	if err := s.write.QueryRow("PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != autoCheckpointPages {
-		t.Errorf("writer's wal_autocheckpoint after an upload = %d, %v; want %d", auto, err, autoCheckpointPages)
-	}
-	bufs := make([][]byte, MaxChunksPerRead)
-	for first := int64(0); first < n; first += MaxChunksPerRead {
-		k, err := s.ReadAttachmentChunks(ctx, "big", first, bufs)
-		if err != nil || k != min(MaxChunksPerRead, n-int(first)) {
-			t.Fatalf("ReadAttachmentChunks(%d) = %d, %v", first, k, err)
-		}
-		for i := range k {
-			if !bytes.Equal(bufs[i], chunk) {
-				t.Fatalf("chunk %d differs", first+int64(i))
-			}
-		}
 	}
 }

@@ -198,7 +198,7 @@ func (s *Store) KeyUsage(ctx context.Context, dbID string) ([]store.KeyUsage, er
 			SELECT key_version, count(*), 0 FROM entries WHERE database_id = ?1 GROUP BY key_version
 			UNION ALL
 			SELECT a.key_version, 0, count(*) FROM attachments a JOIN entries e ON e.id = a.entry_id
-				WHERE e.database_id = ?1 AND a.committed = 1 GROUP BY a.key_version
+				WHERE e.database_id = ?1 GROUP BY a.key_version
 		) GROUP BY v ORDER BY v`, dbID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: key usage: %w", err)

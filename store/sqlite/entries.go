@@ -137,13 +137,20 @@ func checkEntry(e store.Entry, expect int64) error {
 	return checkName("type", e.Type)
 }
 
-// DeleteEntry implements [store.Store]. Its attachments go with it
-// (ON DELETE CASCADE).
+// DeleteEntry implements [store.Store]. Its attachments' rows go with it
+// (ON DELETE CASCADE); their files are unlinked after the commit.
 func (s *Store) DeleteEntry(ctx context.Context, dbID, path string, expect int64) error {
 	if expect < 0 && expect != store.AnyRevision {
 		return fmt.Errorf("sqlite: delete entry: invalid expected revision %d", expect)
 	}
+	var files []string
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		files, err = queryIDs(ctx, tx, `SELECT a.id FROM attachments a JOIN entries e ON e.id = a.entry_id
+			WHERE e.database_id = ? AND e.path = ? AND (? < 0 OR e.revision = ?)`, dbID, path, expect, expect)
+		if err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx,
 			"DELETE FROM entries WHERE database_id = ? AND path = ? AND (? < 0 OR revision = ?)",
 			dbID, path, expect, expect)
@@ -153,6 +160,7 @@ func (s *Store) DeleteEntry(ctx context.Context, dbID, path string, expect int64
 		if n, _ := res.RowsAffected(); n > 0 {
 			return nil
 		}
+		files = nil
 		var exists bool
 		err = tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM entries WHERE database_id = ? AND path = ?)",
 			dbID, path).Scan(&exists)
@@ -167,5 +175,6 @@ func (s *Store) DeleteEntry(ctx context.Context, dbID, path string, expect int64
 	if err != nil {
 		return fmt.Errorf("sqlite: delete entry: %w", err)
 	}
+	s.removeFiles(files)
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 
 // SchemaVersion is the newest schema this build knows: the number of the
 // last file in migrations/.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
@@ -64,6 +64,7 @@ func migrations() ([]migration, error) {
 // querier is what *sql.DB, *sql.Conn and *sql.Tx have in common.
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 // schemaVersion reads the schema version of the file (0 if none).
@@ -112,22 +113,28 @@ func tooNew(v int) error {
 }
 
 // migrate applies the missing migrations, each in its own write
-// transaction. The version is read again inside each transaction, so two
+// transaction, with its Go step if it has one (dir is the attachments
+// directory). The version is read again inside each transaction, so two
 // processes opening the same file at once do not apply a migration twice.
-func migrate(ctx context.Context, db *sql.DB) error {
+func migrate(ctx context.Context, db *sql.DB, dir string) error {
 	ms, err := migrations()
 	if err != nil {
 		return err
 	}
 	for _, m := range ms {
-		if err := apply(ctx, db, m); err != nil {
+		if err := apply(ctx, db, m, dir); err != nil {
 			return fmt.Errorf("migration %s: %w", m.name, err)
 		}
 	}
 	return nil
 }
 
-func apply(ctx context.Context, db *sql.DB, m migration) error {
+// goSteps run in a migration's transaction, before its SQL.
+var goSteps = map[int]func(ctx context.Context, tx *sql.Tx, dir string) error{
+	3: moveChunksToFiles,
+}
+
+func apply(ctx context.Context, db *sql.DB, m migration, dir string) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -150,6 +157,11 @@ func apply(ctx context.Context, db *sql.DB, m migration) error {
 		return nil // applied already
 	case v != m.version-1:
 		return fmt.Errorf("schema version %d cannot be followed by %d", v, m.version)
+	}
+	if step := goSteps[m.version]; step != nil {
+		if err := step(ctx, tx, dir); err != nil {
+			return err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return err

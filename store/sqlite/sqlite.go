@@ -16,22 +16,34 @@
 // journal_mode WAL and synchronous FULL. FULL makes each commit durable
 // across power loss (one fsync of the log per transaction): an operator who
 // removes a slot or rotates the root key and then destroys the old credential
-// must not find the change undone after a crash. Attachment chunks are
-// written in batches so that bulk uploads pay that fsync once per megabyte,
-// not once per chunk.
+// must not find the change undone after a crash.
 //
-// The first bulk upload also opens a third connection, on which a goroutine
-// copies the log into the database file (PASSIVE checkpoints, also with
-// synchronous FULL) while the writer goes on with the next batch; the log
-// stays as small as SQLite's automatic checkpoint keeps it (see
-// checkpoint.go). Chunk reads use a prepared statement and can fetch several
-// consecutive chunks per query ([Store.ReadAttachmentChunks]).
+// # Attachments
+//
+// Attachment metadata (entry, name, sizes, key version, stream header, chunk
+// count and chunk stride) is a row in the database; the chunk ciphertext is
+// not: each committed attachment is one file in the directory
+// attachments/ beside the database file, named after its id, with chunk i
+// at offset i*stride. Chunk reads are positioned reads of that file. An
+// upload appends to <id>.part and Commit syncs it, renames it to its final
+// name, syncs the directory and only then commits the row; deletions
+// remove rows first and unlink files after the commit. A crash therefore
+// leaves at worst a file without a row, which Open and later sweeps remove
+// (sweep.go), and never a row without its file. See files.go and writer.go.
+//
+// A backup must hold keyward.db, its -wal file and attachments/ as of one
+// moment: copy them while no keyward process runs, or from an atomic
+// file-system snapshot (LVM, ZFS, btrfs), which reopens like a crash (at
+// worst orphan files, swept at Open). Copying the live files one by one is
+// not consistent: an attachment deleted or replaced during the copy can
+// leave a row whose file was not copied, which reads report as damaged.
 //
 // # Files
 //
-// Open creates the file with mode 0600 (and its directory with 0700); SQLite
-// gives the -wal and -shm files the same mode. Times are stored as UTC unix
-// nanoseconds and read back in UTC.
+// Open creates the file with mode 0600 (and its directory and the
+// attachments directory with 0700); SQLite gives the -wal and -shm files the
+// same mode, and attachment files are created 0600. Times are stored as
+// UTC unix nanoseconds and read back in UTC.
 //
 // # Schema
 //
@@ -53,6 +65,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -69,10 +82,13 @@ type Store struct {
 	write *sql.DB // one connection, BEGIN IMMEDIATE
 	read  *sql.DB // query_only connections
 
-	stmtMu sync.Mutex
-	chunks *sql.Stmt // chunkQuery on read, prepared on first use
+	dir string // the attachments directory (AttachmentsDir)
 
-	ckpt checkpointer // background checkpoints during uploads
+	stmtMu sync.Mutex
+	layout *sql.Stmt // layoutQuery on read, prepared on first use
+
+	sweepMu   sync.Mutex   // held by a sweep that BeginAttachment runs
+	lastSweep atomic.Int64 // unix nanoseconds of the last sweep's start
 
 	closeOnce sync.Once
 	closeErr  error
@@ -87,7 +103,6 @@ var (
 		"_pragma=journal_mode(WAL)",
 		"_pragma=synchronous(FULL)",
 		"_pragma=foreign_keys(1)",
-		"_pragma=wal_autocheckpoint(" + fmt.Sprint(autoCheckpointPages) + ")",
 		"_txlock=immediate",
 	}
 	readerParams = []string{
@@ -103,10 +118,11 @@ var (
 
 // Open opens the store in the SQLite file at path, creating the file (mode
 // 0600) and its directory (mode 0700) if they are missing, and brings the
-// schema up to [SchemaVersion]. Pending attachments abandoned by an earlier
-// process (one that crashed, or never committed nor aborted) are removed
-// once they have gone without a write for abandonAfter; uploads that other
-// processes are running on the same file are left alone. Until removed,
+// schema up to [SchemaVersion]. It then sweeps the attachments directory:
+// uploads abandoned by an earlier process (one that crashed, or never
+// committed nor aborted) are removed once they have gone without a write for
+// abandonAfter, and files no row refers to are removed; uploads that other
+// processes are running on the same directory are left alone. Until removed,
 // leftovers are invisible and only take space.
 //
 // A file written by a newer keyward yields an error wrapping
@@ -123,7 +139,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := probe(ctx, abs); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
-	s := &Store{path: abs, ckpt: checkpointer{path: abs}}
+	s := &Store{path: abs, dir: filepath.Join(filepath.Dir(abs), AttachmentsDir)}
 	if s.write, err = openDB(abs, writerParams, 1); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
@@ -136,10 +152,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
+	s.lastSweep.Store(start.UnixNano())
+	if err := s.sweep(ctx, start.Add(-abandonAfter)); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: sweep the attachments directory: %w", abs, err)
+	}
 	return s, nil
 }
 
-// setUp checks the journal mode, migrates, and removes stale uploads.
+// setUp checks the journal mode, migrates and creates the attachments
+// directory.
 func (s *Store) setUp(ctx context.Context, start time.Time) error {
 	var mode string
 	if err := s.write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
@@ -148,10 +170,13 @@ func (s *Store) setUp(ctx context.Context, start time.Time) error {
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("journal mode is %q, not WAL; keep the file on a local file system", mode)
 	}
-	if err := migrate(ctx, s.write); err != nil {
+	if err := migrate(ctx, s.write, s.dir); err != nil {
 		return err
 	}
-	return s.removePending(ctx, start.Add(-abandonAfter))
+	if err := createDir(s.dir); err != nil {
+		return fmt.Errorf("attachments directory: %w", err)
+	}
+	return nil
 }
 
 // Path returns the absolute path of the database file.
@@ -162,16 +187,15 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stmtMu.Lock()
-		if s.chunks != nil {
-			s.chunks.Close()
+		if s.layout != nil {
+			s.layout.Close()
 		}
 		s.stmtMu.Unlock()
 		errRead := s.read.Close()
-		errCkpt := s.ckpt.close()
 		// Best effort: another process may hold the log open.
 		_, _ = s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 		errWrite := s.write.Close()
-		if err := errors.Join(errRead, errCkpt, errWrite); err != nil {
+		if err := errors.Join(errRead, errWrite); err != nil {
 			s.closeErr = fmt.Errorf("sqlite: close: %w", err)
 		}
 	})
@@ -216,20 +240,23 @@ func openDB(path string, params []string, conns int) (*sql.DB, error) {
 	return db, nil
 }
 
-// chunkStmt returns chunkQuery prepared on the read pool (database/sql
-// prepares it once per connection). Parsing the query took as long as
-// reading a 64 KiB chunk.
-func (s *Store) chunkStmt(ctx context.Context) (*sql.Stmt, error) {
+// layoutQuery reads where a committed attachment's chunks are in its file.
+const layoutQuery = "SELECT chunks, stride, stored FROM attachments WHERE id = ?"
+
+// layoutStmt returns layoutQuery prepared on the read pool (database/sql
+// prepares it once per connection): every chunk read runs it, so that a
+// deleted attachment is noticed at once.
+func (s *Store) layoutStmt(ctx context.Context) (*sql.Stmt, error) {
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
-	if s.chunks == nil {
-		st, err := s.read.PrepareContext(ctx, chunkQuery)
+	if s.layout == nil {
+		st, err := s.read.PrepareContext(ctx, layoutQuery)
 		if err != nil {
 			return nil, err
 		}
-		s.chunks = st
+		s.layout = st
 	}
-	return s.chunks, nil
+	return s.layout, nil
 }
 
 // tx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it if fn

@@ -32,13 +32,20 @@ func openTemp(t *testing.T, path string) *Store {
 	return s
 }
 
-// rawExec runs statements on the file without going through a Store.
-func rawExec(t *testing.T, path string, stmts ...string) {
+// rawOpen opens the file without going through a Store.
+func rawOpen(t *testing.T, path string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return db
+}
+
+// rawExec runs statements on the file without going through a Store.
+func rawExec(t *testing.T, path string, stmts ...string) {
+	t.Helper()
+	db := rawOpen(t, path)
 	defer db.Close()
 	for _, q := range stmts {
 		if _, err := db.Exec(q); err != nil {
@@ -189,7 +196,6 @@ func TestPragmas(t *testing.T) {
 		{"writer", s.write, "synchronous", "2"}, // FULL
 		{"writer", s.write, "foreign_keys", "1"},
 		{"writer", s.write, "busy_timeout", "5000"},
-		{"writer", s.write, "wal_autocheckpoint", "1000"},
 		{"reader", s.read, "foreign_keys", "1"},
 		{"reader", s.read, "busy_timeout", "5000"},
 		{"reader", s.read, "query_only", "1"},

@@ -5,192 +5,258 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/keyward/keyward/store"
 )
 
-// Chunks are buffered and written in one transaction once this many bytes
-// or chunks are waiting, so memory stays bounded (about 1 MiB per upload)
-// while a synchronous=FULL commit is paid once per batch.
+// writer is the [store.AttachmentWriter] of an upload: it appends chunks to
+// <id>.part in the attachments directory.
+//
+// Commit makes the upload durable and visible in this order: fsync the
+// .part file, then, holding SQLite's write lock (BEGIN IMMEDIATE), rename
+// it to its final name, fsync the directory, and commit the row (which
+// replaces a same-name attachment's row); only after that commit are the
+// replaced attachment's file unlinked. A crash at any point leaves at worst
+// a file without a row, never a row without its file. Because the rename
+// happens under the write lock, a sweep (which also takes the lock before
+// removing a final-named file) never sees a renamed file whose row is about
+// to be committed.
+type writer struct {
+	s    *Store
+	a    store.Attachment
+	part string // path of <id>.part
+	file string // path of the committed file
+
+	mu     sync.Mutex
+	f      *os.File // the .part file while chunks may be written
+	next   int64    // index the next WriteChunk must carry
+	off    int64    // bytes written
+	stride int64    // length of chunk 0
+	odd    bool     // the last chunk written is not stride bytes: no chunk may follow
+	state  writerState
+}
+
+type writerState int
+
 const (
-	flushBytes  = 1 << 20
-	flushChunks = 16
+	writing  writerState = iota + 1 // chunks go to the .part file
+	synced                          // .part synced and closed; Commit may be retried
+	doubtful                        // renamed, but the row's commit failed: it may or may not have committed
+	finished                        // committed or aborted
 )
 
-// writer is the [store.AttachmentWriter] of a pending attachment.
-type writer struct {
-	s *Store
-	a store.Attachment
-
-	mu      sync.Mutex
-	next    int64  // index the next WriteChunk must carry
-	buf     []byte // buffered chunks, back to back
-	ends    []int  // end offset in buf of each buffered chunk
-	batches int    // full batches written with bulkTx
-	done    bool   // committed or aborted
-}
+// testHookRenamed, if set (by tests), runs in Commit between the rename
+// and the row's insertion; an error it returns fails the Commit there.
+var testHookRenamed func(id string) error
 
 var errClosed = errors.New("the attachment was committed or aborted already")
 
-// WriteChunk implements [store.AttachmentWriter]. Chunks must come in order.
-// A chunk may be buffered until a later WriteChunk or Commit; if writing
-// fails, the chunk is not accepted and may be written again.
+// errGone explains a .part file that disappeared.
+var errGone = fmt.Errorf("the upload was aborted, or removed after going %v without a write; upload it again", abandonAfter)
+
+// WriteChunk implements [store.AttachmentWriter]. Chunks must come in
+// order, and every chunk but the last must be as long as chunk 0: a chunk
+// that follows a chunk of another length is refused. If writing fails, the
+// chunk is not accepted and may be written again.
 func (w *writer) WriteChunk(ctx context.Context, index int64, data []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.done {
+	switch {
+	case w.state == finished:
 		return fmt.Errorf("sqlite: write chunk: %w", errClosed)
-	}
-	if index != w.next {
+	case w.state != writing:
+		return errors.New("sqlite: write chunk: Commit was called already; Abort the upload and start again")
+	case index != w.next:
 		return fmt.Errorf("sqlite: write chunk %d: chunks must come in order, want %d", index, w.next)
+	case w.odd:
+		return fmt.Errorf("sqlite: write chunk %d: chunk %d was %d bytes, not %d like chunk 0, so it had to be the last; "+
+			"every chunk but the last must have the length of chunk 0", index, index-1, w.lastLen(), w.stride)
 	}
-	prev := len(w.buf)
-	w.buf = append(w.buf, data...)
-	w.ends = append(w.ends, len(w.buf))
-	w.next++
-	if len(w.buf) < flushBytes && len(w.ends) < flushChunks {
-		return nil
-	}
-	if err := w.flush(ctx); err != nil {
-		w.buf, w.ends, w.next = w.buf[:prev], w.ends[:len(w.ends)-1], w.next-1
+	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlite: write chunk %d: %w", index, err)
 	}
+	if _, err := w.f.WriteAt(data, w.off); err != nil {
+		_ = w.f.Truncate(w.off) // best effort; Commit checks the size anyway
+		return fmt.Errorf("sqlite: write chunk %d: %w", index, err)
+	}
+	if index == 0 {
+		w.stride = int64(len(data))
+	}
+	w.odd = int64(len(data)) != w.stride
+	w.off += int64(len(data))
+	w.next++
 	return nil
 }
 
-// flush writes the buffered chunks in one transaction.
-func (w *writer) flush(ctx context.Context) error {
-	if len(w.ends) == 0 {
-		return nil
-	}
-	// A full batch is part of a bulk upload: it leaves the checkpoint to
-	// the checkpointer (see checkpoint.go). A partial one comes from Commit.
-	bulk := len(w.buf) >= flushBytes || len(w.ends) >= flushChunks
-	txFn := w.s.tx
-	if bulk {
-		txFn = w.s.bulkTx
-	}
-	err := txFn(ctx, func(tx *sql.Tx) error {
-		if err := w.touch(ctx, tx); err != nil {
-			return err
-		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO attachment_chunks (attachment_id, idx, data) VALUES (?, ?, ?)
-			ON CONFLICT (attachment_id, idx) DO UPDATE SET data = excluded.data`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		first, start := w.next-int64(len(w.ends)), 0
-		for i, end := range w.ends {
-			if _, err := stmt.ExecContext(ctx, w.a.ID, first+int64(i), w.buf[start:end]); err != nil {
-				return err
-			}
-			start = end
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	w.buf, w.ends = w.buf[:0], w.ends[:0]
-	if bulk {
-		w.batches++
-		w.s.afterBatch(ctx, w.batches)
-	}
-	return nil
-}
+// lastLen is the length of the last chunk written (next >= 1).
+func (w *writer) lastLen() int64 { return w.off - (w.next-1)*w.stride }
 
-// touch records a write on the pending row, and fails if the row is gone.
-func (w *writer) touch(ctx context.Context, tx *sql.Tx) error {
-	res, err := tx.ExecContext(ctx, "UPDATE attachments SET touched = ? WHERE id = ? AND committed = 0",
-		nanos(time.Now()), w.a.ID)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return w.gone(ctx, tx)
-	}
-	return nil
-}
-
-// gone explains a missing pending row: ErrNotFound if the entry was
-// deleted (which deletes its attachments), else the upload was removed.
-func (w *writer) gone(ctx context.Context, tx *sql.Tx) error {
-	var exists bool
-	err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM entries WHERE id = ?)", w.a.EntryID).Scan(&exists)
-	switch {
-	case err != nil:
-		return err
-	case !exists:
-		return fmt.Errorf("entry deleted during the upload: %w", store.ErrNotFound)
-	}
-	return errors.New("the upload was aborted, or removed after being idle too long")
-}
-
-// Commit implements [store.AttachmentWriter]. It fails, leaving the pending
-// attachment as it was (Abort discards it), unless exactly the chunks
-// 0..final.Chunks-1 are stored.
+// Commit implements [store.AttachmentWriter]. It fails, leaving nothing
+// visible changed, unless exactly the chunks 0..final.Chunks-1 were
+// written; the writer can then still Abort (or, after a failure past the
+// chunk check, Commit again).
 func (w *writer) Commit(ctx context.Context, final store.Attachment) (store.Attachment, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.done {
+	if w.state == finished {
 		return store.Attachment{}, fmt.Errorf("sqlite: commit attachment: %w", errClosed)
 	}
-	if final.Chunks < 0 || final.Size < 0 {
-		return store.Attachment{}, errors.New("sqlite: commit attachment: negative size or chunk count")
+	out, err := w.commit(ctx, final)
+	if err != nil {
+		return store.Attachment{}, fmt.Errorf("sqlite: commit attachment %s: %w", w.a.ID, err)
 	}
-	if err := w.flush(ctx); err != nil {
-		return store.Attachment{}, fmt.Errorf("sqlite: commit attachment: %w", err)
+	return out, nil
+}
+
+func (w *writer) commit(ctx context.Context, final store.Attachment) (store.Attachment, error) {
+	switch {
+	case w.state == doubtful:
+		return store.Attachment{}, errors.New("an earlier Commit failed in a way that leaves its outcome unknown; Abort, then read the attachment to see whether it was stored")
+	case final.Chunks < 0 || final.Size < 0:
+		return store.Attachment{}, errors.New("negative size or chunk count")
+	case final.Chunks != w.next:
+		return store.Attachment{}, fmt.Errorf("%d chunks written, want %d", w.next, final.Chunks)
+	}
+	if w.state == writing {
+		if err := w.syncPart(); err != nil {
+			return store.Attachment{}, err
+		}
 	}
 	now := time.Now()
-	err := w.s.tx(ctx, func(tx *sql.Tx) error {
-		if err := w.touch(ctx, tx); err != nil {
-			return err
-		}
-		var count, last int64
-		err := tx.QueryRowContext(ctx, "SELECT count(*), coalesce(max(idx), -1) FROM attachment_chunks WHERE attachment_id = ?",
-			w.a.ID).Scan(&count, &last)
-		if err != nil {
-			return err
-		}
-		if count != final.Chunks || last != final.Chunks-1 {
-			return fmt.Errorf("%d chunks stored (last index %d), want %d", count, last, final.Chunks)
-		}
-		_, err = tx.ExecContext(ctx, "DELETE FROM attachments WHERE entry_id = ? AND name = ? AND committed = 1",
-			w.a.EntryID, w.a.Name)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE attachments SET committed = 1, size = ?, chunks = ?, created = ?, touched = NULL
-			WHERE id = ?`, final.Size, final.Chunks, nanos(now), w.a.ID)
-		return err
-	})
+	var replaced []string
+	tx, err := w.s.write.BeginTx(ctx, nil)
 	if err != nil {
-		return store.Attachment{}, fmt.Errorf("sqlite: commit attachment: %w", err)
+		return store.Attachment{}, err
 	}
-	w.done, w.buf, w.ends = true, nil, nil
+	if replaced, err = w.publish(ctx, tx, final, now); err != nil {
+		_ = tx.Rollback()
+		return store.Attachment{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		w.state = doubtful // SQLite may have made the row durable all the same
+		return store.Attachment{}, err
+	}
+	w.state = finished
+	w.s.removeFiles(replaced)
 	out := w.a
 	out.Size, out.Chunks, out.Created = final.Size, final.Chunks, stamp(now)
 	return out, nil
 }
 
-// Abort implements [store.AttachmentWriter]. It runs even if ctx is
-// cancelled (for a deferred clean-up), for at most abortTimeout.
+// syncPart makes the written chunks durable and closes the .part file.
+func (w *writer) syncPart() error {
+	fi, err := w.f.Stat()
+	if err == nil && fi.Size() != w.off {
+		err = fmt.Errorf("the upload file is %d bytes, %d were written", fi.Size(), w.off)
+	}
+	if err == nil {
+		err = w.f.Sync()
+	}
+	if err != nil {
+		return err
+	}
+	if err := w.f.Close(); err != nil {
+		return err
+	}
+	w.f, w.state = nil, synced
+	return nil
+}
+
+// publish runs in the commit transaction, which holds SQLite's write lock:
+// it checks the entry, renames the .part file to its final name, syncs the
+// directory and writes the row. It returns the ids whose files to remove
+// once the transaction has committed. On an error after the rename it
+// renames the file back, so the upload is pending again.
+func (w *writer) publish(ctx context.Context, tx *sql.Tx, final store.Attachment, now time.Time) ([]string, error) {
+	var exists bool
+	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM entries WHERE id = ?)", w.a.EntryID).Scan(&exists); err != nil {
+		return nil, err
+	}
+	if !exists {
+		return nil, fmt.Errorf("entry deleted during the upload: %w", store.ErrNotFound)
+	}
+	replaced, err := queryIDs(ctx, tx, "SELECT id FROM attachments WHERE entry_id = ? AND name = ?", w.a.EntryID, w.a.Name)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Rename(w.part, w.file); errors.Is(err, fs.ErrNotExist) {
+		return nil, errGone
+	} else if err != nil {
+		return nil, err
+	}
+	err = syncDir(w.s.dir)
+	if err == nil && testHookRenamed != nil {
+		err = testHookRenamed(w.a.ID)
+	}
+	if err == nil {
+		_, err = tx.ExecContext(ctx, "DELETE FROM attachments WHERE entry_id = ? AND name = ?", w.a.EntryID, w.a.Name)
+	}
+	if err == nil {
+		_, err = tx.ExecContext(ctx, `INSERT INTO attachments
+			(id, entry_id, name, size, key_version, header, chunks, stride, stored, created)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			w.a.ID, w.a.EntryID, w.a.Name, final.Size, w.a.KeyVersion, nonNil(w.a.Header),
+			final.Chunks, w.stride, w.off, nanos(now))
+		if isDuplicate(err) {
+			err = fmt.Errorf("attachment id taken: %w", store.ErrExists)
+		}
+	}
+	if err != nil {
+		if rerr := os.Rename(w.file, w.part); rerr != nil {
+			w.state = doubtful // the row was not written: Abort removes the file
+		}
+		return nil, err
+	}
+	return replaced, nil
+}
+
+// Abort implements [store.AttachmentWriter]: it removes the upload's file.
+// After a Commit whose outcome is unknown, it removes the file only if no
+// row refers to it. It runs even if ctx is cancelled (for a deferred
+// clean-up), for at most abortTimeout.
 func (w *writer) Abort(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.done {
+	switch w.state {
+	case finished:
 		return nil
+	case writing:
+		_ = w.f.Close()
+		w.f = nil
+	case doubtful:
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+		defer cancel()
+		if err := w.s.removeOrphans(ctx, []string{w.a.ID}); err != nil {
+			return fmt.Errorf("sqlite: abort attachment %s: %w", w.a.ID, err)
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
-	defer cancel()
-	if _, err := w.s.write.ExecContext(ctx, "DELETE FROM attachments WHERE id = ? AND committed = 0", w.a.ID); err != nil {
+	w.state = finished
+	if err := os.Remove(w.part); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("sqlite: abort attachment: %w", err)
 	}
-	w.done, w.buf, w.ends = true, nil, nil
 	return nil
 }
 
 const abortTimeout = 30 * time.Second
+
+// queryIDs returns the first column of every row.
+func queryIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}

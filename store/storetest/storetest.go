@@ -74,6 +74,7 @@ var tests = []struct {
 	{"AttachmentMissingChunk", testAttachmentMissingChunk},
 	{"AttachmentEntryDeleted", testAttachmentEntryDeleted},
 	{"DeleteAttachment", testDeleteAttachment},
+	{"ConcurrentReplace", testConcurrentReplace},
 	{"KeyUsage", testKeyUsage},
 	{"ConcurrentCAS", testConcurrentCAS},
 	{"ParallelWriters", testParallelWriters},

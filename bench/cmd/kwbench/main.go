@@ -13,7 +13,7 @@
 //     at most 10 %.
 //   - attachments: encrypting and decrypting one large random file with
 //     keyward's streaming format (crypt.NewWriter / crypt.NewReader), with
-//     the full library path (PutAttachment / OpenAttachment on SQLite), and
+//     the full library path (PutAttachment / OpenAttachment on the SQLite store), and
 //     with the age CLI (X25519 recipient). Every measured operation is a
 //     child process (kwbench re-runs itself for keyward's), timed by the
 //     wall clock, with its peak RSS from rusage; every decrypted output is

@@ -1,0 +1,124 @@
+package sqlite
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/keyward/keyward/store"
+)
+
+// schemaV1 creates a file at schema version 1 (chunks in the database)
+// holding one entry and the given statements' rows.
+func schemaV1(t *testing.T, path string, stmts ...string) {
+	t.Helper()
+	init, err := migrationFiles.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rawExec(t, path, append([]string{
+		"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL) STRICT",
+		string(init),
+		"INSERT INTO schema_migrations VALUES (1, 0)",
+		"INSERT INTO databases VALUES ('db', 'db', 0)",
+		`INSERT INTO entries (id, database_id, path, type, created, updated, revision, key_version, ciphertext)
+			VALUES ('e', 'db', 'p', '', 0, 0, 1, 1, x'00')`,
+	}, stmts...)...)
+}
+
+// v1Attachment returns the statements that store a committed attachment
+// with chunks of the given contents in schema version 1.
+func v1Attachment(id, name string, chunks ...string) []string {
+	stmts := []string{`INSERT INTO attachments (id, entry_id, name, size, key_version, header, chunks, created, committed)
+		VALUES ('` + id + `', 'e', '` + name + `', 7, 1, x'4844', ` + itoa(len(chunks)) + `, 5, 1)`}
+	for i, c := range chunks {
+		stmts = append(stmts, `INSERT INTO attachment_chunks VALUES ('`+id+`', `+itoa(i)+`, CAST('`+c+`' AS BLOB))`)
+	}
+	return stmts
+}
+
+func itoa(i int) string { return string(rune('0' + i)) } // small numbers only
+
+func TestMigrateChunksToFiles(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	stmts := slices.Concat(
+		v1Attachment("a1", "one", "aaaa", "bbbb", "cc"),
+		v1Attachment("id:odd/id", "two", "x"),
+		v1Attachment("empty", "three"),
+		[]string{`INSERT INTO attachments (id, entry_id, name, key_version, header, created, committed, touched)
+			VALUES ('pending', 'e', 'one', 1, x'', 0, 0, 0)`,
+			"INSERT INTO attachment_chunks VALUES ('pending', 0, x'01')"},
+	)
+	schemaV1(t, path, stmts...)
+	s := openTemp(t, path)
+	if m, err := s.Meta(ctx); !errors.Is(err, store.ErrNotInitialized) {
+		t.Fatalf("Meta() = %+v, %v", m, err) // no meta row: only the schema matters
+	}
+	want := map[string][]string{"a1": {"aaaa", "bbbb", "cc"}, "id:odd/id": {"x"}, "empty": nil}
+	for id, cs := range want {
+		for i, c := range cs {
+			b, err := s.AttachmentChunk(ctx, id, int64(i))
+			if err != nil || string(b) != c {
+				t.Errorf("AttachmentChunk(%q, %d) = %q, %v; want %q", id, i, b, err, c)
+			}
+		}
+	}
+	list, err := s.Attachments(ctx, "e")
+	if err != nil || len(list) != 3 || list[0].Name != "one" || list[0].Chunks != 3 || !bytes.Equal(list[0].Header, []byte("HD")) {
+		t.Errorf("Attachments() after the migration = %+v, %v", list, err)
+	}
+	if got, want := attachmentFiles(t, s), []string{"a1", "empty", "~69643a6f64642f6964"}; !slices.Equal(got, want) {
+		t.Errorf("files after the migration = %v, want %v (no pending upload)", got, want)
+	}
+	var tables int
+	if err := s.read.QueryRow("SELECT count(*) FROM sqlite_schema WHERE name = 'attachment_chunks'").Scan(&tables); err != nil || tables != 0 {
+		t.Errorf("attachment_chunks still there: %d, %v", tables, err)
+	}
+}
+
+// TestMigrateRefusesDamagedAttachment: an attachment whose chunks cannot
+// be laid out in a file stops the migration, naming it, with the chunks
+// still in the database and no file left behind.
+func TestMigrateRefusesDamagedAttachment(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		stmts []string
+	}{
+		{"missing chunk", append(v1Attachment("bad", "n", "aaaa", "bbbb", "cc"),
+			"DELETE FROM attachment_chunks WHERE attachment_id = 'bad' AND idx = 1")},
+		{"uneven chunks", v1Attachment("bad", "n", "aaaa", "bb", "cc")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "keyward.db")
+			schemaV1(t, path, append(v1Attachment("good", "g", "1111", "2"), c.stmts...)...)
+			_, err := Open(t.Context(), path)
+			if err == nil || !strings.Contains(err.Error(), "attachment bad") {
+				t.Fatalf("Open() = %v, want an error naming attachment bad", err)
+			}
+			if left, _ := os.ReadDir(filepath.Join(dir, AttachmentsDir)); len(left) != 0 {
+				t.Errorf("files left by the failed migration: %v", left)
+			}
+			var n int
+			rawQuery(t, path, "SELECT count(*) FROM attachment_chunks", &n)
+			if n < 4 {
+				t.Errorf("%d chunk rows after the failed migration, want them kept", n)
+			}
+		})
+	}
+}
+
+// rawQuery scans one row of a query on the file, outside any Store.
+func rawQuery(t *testing.T, path, query string, dest ...any) {
+	t.Helper()
+	db := rawOpen(t, path)
+	defer db.Close()
+	if err := db.QueryRow(query).Scan(dest...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
