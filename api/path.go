@@ -58,6 +58,7 @@ func ParseEntryURL(escaped string) (EntryURL, error) {
 	segs := strings.Split(escaped, "/")
 	var u EntryURL
 	var path []string
+segments:
 	for i, s := range segs {
 		if s == AttachmentsSegment && i > 0 {
 			u.Attachments = true
@@ -72,7 +73,7 @@ func ParseEntryURL(escaped string) (EntryURL, error) {
 			default:
 				return EntryURL{}, errors.New("api: attachment names cannot contain '/'")
 			}
-			break
+			break segments
 		}
 		p, err := url.PathUnescape(s)
 		if err != nil || p == "" {

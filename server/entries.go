@@ -103,9 +103,6 @@ func (s *Server) getEntry(w http.ResponseWriter, r *http.Request, _ *keyward.Tok
 // answer carries the new revision and no fields.
 func (s *Server) putEntry(w http.ResponseWriter, r *http.Request, _ *keyward.Token) error {
 	path := r.PathValue("path")
-	if reservedPath(path) {
-		return errReservedPath(path)
-	}
 	ifMatch, err := parseIfMatch(r)
 	if err != nil {
 		return err
@@ -122,12 +119,19 @@ func (s *Server) putEntry(w http.ResponseWriter, r *http.Request, _ *keyward.Tok
 	case ifMatch != 0:
 		req.Revision = ifMatch
 	}
+	if req.Create && req.Revision != 0 {
+		return badRequest("create and a revision (If-Match) exclude each other: create makes a new entry, a revision replaces one")
+	}
 	db, err := s.kw.Database(r.Context(), r.PathValue("db"))
 	if err != nil {
 		return err
 	}
-	e, err := db.Put(r.Context(), keyward.Entry{Path: path, Type: req.Type, Tags: req.Tags,
-		Fields: req.Fields, Revision: req.Revision})
+	in := keyward.Entry{Path: path, Type: req.Type, Tags: req.Tags, Fields: req.Fields, Revision: req.Revision}
+	put := db.Put
+	if req.Create {
+		put = db.Create
+	}
+	e, err := put(r.Context(), in)
 	if err != nil {
 		return err
 	}

@@ -115,59 +115,48 @@ func entryKindOf(path string) (entryKind, bool) {
 	return 0, false
 }
 
-// reservedSegment is the path segment that introduces an entry's
-// attachments.
-const reservedSegment = "attachments"
-
-// splitEntryPath reads the rest of an entry-rooted URL path: ".../attachments"
-// lists the attachments of the entry before it, ".../attachments/NAME" is
-// one of them, anything else is an entry path. Hence an entry whose last or
-// second-to-last path segment is "attachments" cannot be addressed over
-// HTTP; putEntry refuses to create one.
-func splitEntryPath(rest string) (kind entryKind, entry, name string) {
-	segs := strings.Split(rest, "/")
-	n := len(segs)
-	switch {
-	case n >= 2 && segs[n-1] == reservedSegment:
-		return kindAttachments, strings.Join(segs[:n-1], "/"), ""
-	case n >= 3 && segs[n-2] == reservedSegment:
-		return kindAttachment, strings.Join(segs[:n-2], "/"), segs[n-1]
+// entryURL takes apart the escaped rest of an entry-rooted URL path with
+// api.ParseEntryURL: a literal "attachments" segment starts the attachment
+// part, and an entry path segment spelled "attachments" travels escaped
+// (%61ttachments), so every entry path can be addressed. The escaped form
+// is read from the request, since PathValue unescapes too early to tell
+// the two apart.
+func entryURL(r *http.Request) (kind entryKind, u api.EntryURL, err error) {
+	// /v1/db/{db}/entries/{rest...}: the rest is everything after the
+	// fifth '/'.
+	segs := strings.SplitN(r.URL.EscapedPath(), "/", 6)
+	if len(segs) < 6 || segs[5] == "" {
+		return 0, u, errorf(http.StatusNotFound, api.CodeNotFound, "no entry path after /entries/")
 	}
-	return kindEntry, rest, ""
-}
-
-// reservedPath reports whether an entry path cannot be addressed.
-func reservedPath(p string) bool {
-	segs := strings.Split(p, "/")
-	n := len(segs)
-	return segs[n-1] == reservedSegment || (n >= 2 && segs[n-2] == reservedSegment)
-}
-
-func errReservedPath(p string) *apiError {
-	return badRequest("entry path %q cannot be used over HTTP: a last or second-to-last segment %q "+
-		"names an entry's attachments (…/attachments/NAME); choose another path", p, reservedSegment)
+	u, err = api.ParseEntryURL(segs[5])
+	if err != nil {
+		return 0, u, badRequest("%s", strings.TrimPrefix(err.Error(), "api: "))
+	}
+	switch {
+	case !u.Attachments:
+		return kindEntry, u, nil
+	case u.Name == "":
+		return kindAttachments, u, nil
+	}
+	return kindAttachment, u, nil
 }
 
 // dispatchEntry serves one method of every entry-rooted route.
 func (s *Server) dispatchEntry(method string, kinds map[entryKind]route) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, tok *keyward.Token) error {
-		rest := r.PathValue("rest")
-		if rest == "" {
-			return errorf(http.StatusNotFound, api.CodeNotFound, "no entry path after /entries/")
+		kind, u, err := entryURL(r)
+		if err != nil {
+			return err
 		}
-		kind, entry, name := splitEntryPath(rest)
 		rt, ok := kinds[kind]
 		if !ok {
-			if method == http.MethodPut && kind == kindAttachments {
-				return errReservedPath(rest)
-			}
 			w.Header().Set("Allow", "GET, HEAD")
 			return errorf(http.StatusMethodNotAllowed, api.CodeMethodNotAllowed,
 				"%s is not served on an attachment list", method)
 		}
 		setRoute(w, rt.method+" "+rt.path)
-		r.SetPathValue("path", entry)
-		r.SetPathValue("name", name)
+		r.SetPathValue("path", u.Path)
+		r.SetPathValue("name", u.Name)
 		return rt.h(w, r, tok)
 	}
 }

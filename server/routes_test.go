@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -141,10 +142,10 @@ func TestMalformedRequests(t *testing.T) {
 	if strings.Contains(msg.Message, "hunter2") {
 		t.Errorf("error message echoes the body: %q", msg.Message)
 	}
-	// Entry paths that would collide with the attachment routes.
-	for _, p := range []string{"attachments", "a/attachments", "attachments/x"} {
-		e.fails(req{method: "PUT", path: "/v1/db/app/entries/" + p, token: w, body: api.PutEntry{Fields: map[string]string{"a": "b"}}}, 400, api.CodeBadRequest)
-	}
+	// A literal "attachments" segment names the attachment routes: PUT on
+	// an attachment list is refused (an entry path spelled so travels
+	// escaped, see TestEntryPathNamedAttachments).
+	e.fails(req{method: "PUT", path: "/v1/db/app/entries/a/attachments", token: w, body: api.PutEntry{Fields: map[string]string{"a": "b"}}}, 405, api.CodeMethodNotAllowed)
 	if after := e.snapshot(); after != before {
 		t.Errorf("refused requests changed the store:\n%s\nwant\n%s", after, before)
 	}
@@ -199,5 +200,39 @@ func TestMetrics(t *testing.T) {
 	}
 	if strings.Contains(string(b), r) || strings.Contains(string(b), "/v1/db/app/entries/x") {
 		t.Errorf("/metrics holds a token or an entry path")
+	}
+}
+
+// An entry path with a segment "attachments" is addressed with that
+// segment escaped (api.EscapeEntryPath), and is not confused with the
+// attachments of the entry before it.
+func TestEntryPathNamedAttachments(t *testing.T) {
+	e := newEnv(t)
+	db := e.mustDB("app")
+	e.put(db, "x", map[string]string{"k": "parent"})
+	w := e.token(keyward.RoleWriter)
+	esc, err := api.EscapeEntryPath("x/attachments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.must(req{method: "PUT", path: "/v1/db/app/entries/" + esc, token: w, body: api.PutEntry{Fields: map[string]string{"k": "child"}}}, 201, nil)
+	got, err := db.Get(context.Background(), "x/attachments")
+	if err != nil || got.Fields["k"] != "child" {
+		t.Fatalf("entry x/attachments = %+v, %v", got, err)
+	}
+	var en api.Entry
+	e.must(req{method: "GET", path: "/v1/db/app/entries/" + esc, token: w}, 200, &en)
+	if en.Path != "x/attachments" || en.Fields["k"] != "child" {
+		t.Errorf("GET escaped path = %+v", en)
+	}
+	var list api.AttachmentList
+	e.must(req{method: "GET", path: "/v1/db/app/entries/x/attachments", token: w}, 200, &list)
+	if len(list.Attachments) != 0 {
+		t.Errorf("x's attachments = %+v, want none", list.Attachments)
+	}
+	// Create refuses an existing path and changes nothing.
+	e.fails(req{method: "PUT", path: "/v1/db/app/entries/x", token: w, body: api.PutEntry{Fields: map[string]string{"k": "overwritten"}, Create: true}}, 409, api.CodeConflict)
+	if got, _ := db.Get(context.Background(), "x"); got.Fields["k"] != "parent" || got.Revision != 1 {
+		t.Errorf("create over an existing entry changed it: %+v", got)
 	}
 }
