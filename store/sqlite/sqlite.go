@@ -27,6 +27,11 @@
 // checkpoint.go). Chunk reads use a prepared statement and can fetch several
 // consecutive chunks per query ([Store.ReadAttachmentChunks]).
 //
+// Small writes from concurrent callers (PutEntry, DeleteEntry,
+// ReserveEncryptions) share transactions: group commit, one fsync for a
+// batch of them, each in its own savepoint, without weakening durability
+// (see group.go).
+//
 // # Files
 //
 // Open creates the file with mode 0600 (and its directory with 0700); SQLite
@@ -73,6 +78,9 @@ type Store struct {
 	chunks *sql.Stmt // chunkQuery on read, prepared on first use
 
 	ckpt checkpointer // background checkpoints during uploads
+
+	group   group // batches PutEntry, DeleteEntry, ReserveEncryptions (group.go)
+	grouped bool  // group commit on (always, outside tests and benchmarks)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -123,7 +131,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := probe(ctx, abs); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
-	s := &Store{path: abs, ckpt: checkpointer{path: abs}}
+	s := &Store{path: abs, ckpt: checkpointer{path: abs}, grouped: groupCommitDefault.Load()}
 	if s.write, err = openDB(abs, writerParams, 1); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
