@@ -155,21 +155,22 @@ func insertDataKey(ctx context.Context, tx *sql.Tx, k store.DataKey, now time.Ti
 	return err
 }
 
-// ReserveEncryptions implements [store.Store].
+// ReserveEncryptions implements [store.Store]. Concurrent calls share
+// commits with each other and with entry writes (group commit, group.go).
 func (s *Store) ReserveEncryptions(ctx context.Context, dbID string, version uint32, n uint64) (uint64, error) {
 	if n > math.MaxInt64 {
 		return 0, errors.New("sqlite: reserve encryptions: count out of range")
 	}
 	var total int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `UPDATE data_keys SET encryptions = encryptions + ?1
+	err := s.runOp(ctx, func(ctx context.Context, q execer) error {
+		err := q.QueryRowContext(ctx, `UPDATE data_keys SET encryptions = encryptions + ?1
 			WHERE database_id = ?2 AND version = ?3 AND encryptions <= 9223372036854775807 - ?1
 			RETURNING encryptions`, int64(n), dbID, version).Scan(&total)
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		var exists bool
-		err = tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM data_keys WHERE database_id = ? AND version = ?)",
+		err = q.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM data_keys WHERE database_id = ? AND version = ?)",
 			dbID, version).Scan(&exists)
 		if err == nil && exists {
 			err = errors.New("encryption count overflows")

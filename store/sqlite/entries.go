@@ -70,7 +70,9 @@ func (s *Store) Entries(ctx context.Context, dbID, prefix, after string, limit i
 // PutEntry implements [store.Store]. The Revision, Created and Updated of e
 // are ignored. ErrNotFound if the database does not exist; ErrExists if
 // e.ID belongs to another entry. Updated always moves forward, even if the
-// clock does not.
+// clock does not. Concurrent calls share commits (group commit, see
+// group.go); a call whose ctx ends after its write was taken into a batch
+// still returns that write's result.
 func (s *Store) PutEntry(ctx context.Context, e store.Entry, expect int64) (store.Entry, error) {
 	if err := checkEntry(e, expect); err != nil {
 		return store.Entry{}, fmt.Errorf("sqlite: put entry: %w", err)
@@ -79,25 +81,29 @@ func (s *Store) PutEntry(ctx context.Context, e store.Entry, expect int64) (stor
 	if err != nil {
 		return store.Entry{}, fmt.Errorf("sqlite: put entry: %w", err)
 	}
-	now := nanos(time.Now())
 	var created, updated int64
-	if expect == 0 {
-		err = s.write.QueryRowContext(ctx, insertEntry,
-			e.ID, e.DatabaseID, e.Path, e.Type, tags, now, e.KeyVersion, nonNil(e.Ciphertext),
-		).Scan(&created, &updated)
-	} else {
-		err = s.write.QueryRowContext(ctx, updateEntry,
-			e.Type, tags, now, e.KeyVersion, nonNil(e.Ciphertext), e.DatabaseID, e.Path, e.ID, expect,
-		).Scan(&created, &updated)
-	}
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		err = store.ErrConflict
-	case isConstraint(err, codeForeignKey):
-		err = fmt.Errorf("unknown database: %w", store.ErrNotFound)
-	case isDuplicate(err):
-		err = store.ErrExists
-	}
+	err = s.runOp(ctx, func(ctx context.Context, q execer) error {
+		now := nanos(time.Now())
+		var err error
+		if expect == 0 {
+			err = q.QueryRowContext(ctx, insertEntry,
+				e.ID, e.DatabaseID, e.Path, e.Type, tags, now, e.KeyVersion, nonNil(e.Ciphertext),
+			).Scan(&created, &updated)
+		} else {
+			err = q.QueryRowContext(ctx, updateEntry,
+				e.Type, tags, now, e.KeyVersion, nonNil(e.Ciphertext), e.DatabaseID, e.Path, e.ID, expect,
+			).Scan(&created, &updated)
+		}
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			err = store.ErrConflict
+		case isConstraint(err, codeForeignKey):
+			err = fmt.Errorf("unknown database: %w", store.ErrNotFound)
+		case isDuplicate(err):
+			err = store.ErrExists
+		}
+		return err
+	})
 	if err != nil {
 		return store.Entry{}, fmt.Errorf("sqlite: put entry: %w", err)
 	}
@@ -139,19 +145,20 @@ func checkEntry(e store.Entry, expect int64) error {
 
 // DeleteEntry implements [store.Store]. Its attachments' rows go with it
 // (ON DELETE CASCADE); their files are unlinked after the commit.
+// Concurrent calls share commits, as for PutEntry.
 func (s *Store) DeleteEntry(ctx context.Context, dbID, path string, expect int64) error {
 	if expect < 0 && expect != store.AnyRevision {
 		return fmt.Errorf("sqlite: delete entry: invalid expected revision %d", expect)
 	}
 	var files []string
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.runOp(ctx, func(ctx context.Context, q execer) error {
 		var err error
-		files, err = queryIDs(ctx, tx, `SELECT a.id FROM attachments a JOIN entries e ON e.id = a.entry_id
+		files, err = queryIDs(ctx, q, `SELECT a.id FROM attachments a JOIN entries e ON e.id = a.entry_id
 			WHERE e.database_id = ? AND e.path = ? AND (? < 0 OR e.revision = ?)`, dbID, path, expect, expect)
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx,
+		res, err := q.ExecContext(ctx,
 			"DELETE FROM entries WHERE database_id = ? AND path = ? AND (? < 0 OR revision = ?)",
 			dbID, path, expect, expect)
 		if err != nil {
@@ -162,7 +169,7 @@ func (s *Store) DeleteEntry(ctx context.Context, dbID, path string, expect int64
 		}
 		files = nil
 		var exists bool
-		err = tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM entries WHERE database_id = ? AND path = ?)",
+		err = q.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM entries WHERE database_id = ? AND path = ?)",
 			dbID, path).Scan(&exists)
 		switch {
 		case err != nil:

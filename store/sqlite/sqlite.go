@@ -38,6 +38,11 @@
 // not consistent: an attachment deleted or replaced during the copy can
 // leave a row whose file was not copied, which reads report as damaged.
 //
+// Small writes from concurrent callers (PutEntry, DeleteEntry,
+// ReserveEncryptions) share transactions: group commit, one fsync for a
+// batch of them, each in its own savepoint, without weakening durability
+// (see group.go).
+//
 // # Files
 //
 // Open creates the file with mode 0600 (and its directory and the
@@ -90,6 +95,9 @@ type Store struct {
 	sweepMu   sync.Mutex   // held by a sweep that BeginAttachment runs
 	lastSweep atomic.Int64 // unix nanoseconds of the last sweep's start
 
+	group   group // batches PutEntry, DeleteEntry, ReserveEncryptions (group.go)
+	grouped bool  // group commit on (always, outside tests and benchmarks)
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -139,7 +147,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := probe(ctx, abs); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
-	s := &Store{path: abs, dir: filepath.Join(filepath.Dir(abs), AttachmentsDir)}
+	s := &Store{path: abs, dir: filepath.Join(filepath.Dir(abs), AttachmentsDir), grouped: groupCommitDefault.Load()}
 	if s.write, err = openDB(abs, writerParams, 1); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}

@@ -244,8 +244,8 @@ func (w *writer) Abort(ctx context.Context) error {
 const abortTimeout = 30 * time.Second
 
 // queryIDs returns the first column of every row.
-func queryIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
+func queryIDs(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
