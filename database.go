@@ -63,6 +63,13 @@ func (kw *Keyward) CreateDatabase(ctx context.Context, name string) (*Database, 
 
 // Database returns the named database. ErrNotFound if there is none.
 func (kw *Keyward) Database(ctx context.Context, name string) (*Database, error) {
+	// A database never changes its name or id once created (and is never
+	// removed), so a lookup that found one stays true: remember it. A miss
+	// is not remembered, so a database another process creates appears at
+	// once.
+	if db, ok := kw.dbs.Load(name); ok {
+		return &Database{kw: kw, db: db.(store.Database)}, nil
+	}
 	db, err := kw.st.Database(ctx, name)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -70,6 +77,7 @@ func (kw *Keyward) Database(ctx context.Context, name string) (*Database, error)
 		}
 		return nil, err
 	}
+	kw.dbs.Store(name, db)
 	return &Database{kw: kw, db: db}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/keyward/keyward/keyring"
@@ -144,6 +145,7 @@ type Keyward struct {
 	st  store.Store
 	kr  *keyring.Keyring
 	log *slog.Logger
+	dbs sync.Map // name → store.Database found by Database
 }
 
 // Open opens an initialised deployment and unlocks it with the first slot

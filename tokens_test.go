@@ -224,3 +224,32 @@ func TestUnlockWithPassphraseAndRecoveryKey(t *testing.T) {
 		})
 	}
 }
+
+// A database created by another process is found at once: Database
+// remembers what it found, never a miss.
+func TestDatabaseCreatedElsewhereIsFound(t *testing.T) {
+	kw, cfg, _ := setup(t)
+	ctx := context.Background()
+	if _, err := kw.Database(ctx, "later"); !errors.Is(err, keyward.ErrNotFound) {
+		t.Fatalf("Database(later) before it exists = %v, want ErrNotFound", err)
+	}
+	other, err := keyward.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.CreateDatabase(ctx, "later"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := kw.Database(ctx, "later")
+	if err != nil || db.Name() != "later" {
+		t.Fatalf("Database(later) after another process created it = %v", err)
+	}
+	if _, err := db.Put(ctx, keyward.Entry{Path: "p", Fields: map[string]string{"k": "v"}}); err != nil {
+		t.Fatal(err)
+	}
+	db2, _ := kw.Database(ctx, "later") // from the cache now
+	if e, err := db2.Get(ctx, "p"); err != nil || e.Fields["k"] != "v" {
+		t.Fatalf("Get through the remembered database = %+v, %v", e, err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -65,7 +66,16 @@ terminal, JSON lines otherwise.`,
 	return c
 }
 
+// serveGCPercent is the GC target of a server unless GOGC is set.
+const serveGCPercent = 400
+
 func (a *app) serve(cmd *cobra.Command, f *serveFlags) (err error) {
+	if _, set := a.getenv("GOGC"); !set {
+		// A server's live heap is small (buffers of requests in flight), so
+		// collecting at 4× instead of 2× it costs a few MiB and saves about
+		// 5 % of the CPU per request (bench/README.md).
+		debug.SetGCPercent(serveGCPercent)
+	}
 	s, err := a.settings(cmd)
 	if err != nil {
 		return err

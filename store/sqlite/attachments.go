@@ -188,12 +188,8 @@ func (s *Store) readChunks(ctx context.Context, attachmentID string, first int64
 
 // layoutOf reads an attachment's layout from its row. ErrNotFound.
 func (s *Store) layoutOf(ctx context.Context, attachmentID string) (layout, error) {
-	stmt, err := s.layoutStmt(ctx)
-	if err != nil {
-		return layout{}, err
-	}
 	var l layout
-	err = stmt.QueryRowContext(ctx, attachmentID).Scan(&l.chunks, &l.stride, &l.stored)
+	err := s.queryRow(ctx, layoutQuery, attachmentID).Scan(&l.chunks, &l.stride, &l.stored)
 	if errors.Is(err, sql.ErrNoRows) {
 		return layout{}, store.ErrNotFound
 	}

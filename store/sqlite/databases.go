@@ -62,7 +62,7 @@ func scanDatabase(sc scanner) (store.Database, error) {
 
 // Database implements [store.Store].
 func (s *Store) Database(ctx context.Context, name string) (store.Database, error) {
-	d, err := scanDatabase(s.read.QueryRowContext(ctx, databaseColumns+" WHERE name = ?", name))
+	d, err := scanDatabase(s.queryRow(ctx, databaseColumns+" WHERE name = ?", name))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}

@@ -32,10 +32,12 @@ func scanEntry(sc scanner, withData bool) (store.Entry, error) {
 	return e, err
 }
 
+// entryQuery reads one entry with its ciphertext.
+const entryQuery = "SELECT " + entryColumns + ", ciphertext FROM entries WHERE database_id = ? AND path = ?"
+
 // Entry implements [store.Store].
 func (s *Store) Entry(ctx context.Context, dbID, path string) (store.Entry, error) {
-	row := s.read.QueryRowContext(ctx, "SELECT "+entryColumns+", ciphertext FROM entries WHERE database_id = ? AND path = ?",
-		dbID, path)
+	row := s.queryRow(ctx, entryQuery, dbID, path)
 	e, err := scanEntry(row, true)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound

@@ -90,7 +90,7 @@ type Store struct {
 	dir string // the attachments directory (AttachmentsDir)
 
 	stmtMu sync.Mutex
-	layout *sql.Stmt // layoutQuery on read, prepared on first use
+	stmts  map[string]*sql.Stmt // prepared reads by query (readStmt)
 
 	sweepMu   sync.Mutex   // held by a sweep that BeginAttachment runs
 	lastSweep atomic.Int64 // unix nanoseconds of the last sweep's start
@@ -195,9 +195,10 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stmtMu.Lock()
-		if s.layout != nil {
-			s.layout.Close()
+		for _, st := range s.stmts {
+			st.Close()
 		}
+		s.stmts = nil
 		s.stmtMu.Unlock()
 		errRead := s.read.Close()
 		// Best effort: another process may hold the log open.
@@ -251,20 +252,36 @@ func openDB(path string, params []string, conns int) (*sql.DB, error) {
 // layoutQuery reads where a committed attachment's chunks are in its file.
 const layoutQuery = "SELECT chunks, stride, stored FROM attachments WHERE id = ?"
 
-// layoutStmt returns layoutQuery prepared on the read pool (database/sql
-// prepares it once per connection): every chunk read runs it, so that a
-// deleted attachment is noticed at once.
-func (s *Store) layoutStmt(ctx context.Context) (*sql.Stmt, error) {
+// readStmt returns query prepared on the read pool, preparing it on first
+// use. The hot reads (an entry, a database, an attachment's layout) use it:
+// parsing the SQL costs about as much as running such a query.
+// database/sql prepares the statement again on each pooled connection as
+// needed.
+func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
-	if s.layout == nil {
-		st, err := s.read.PrepareContext(ctx, layoutQuery)
-		if err != nil {
-			return nil, err
-		}
-		s.layout = st
+	if st := s.stmts[query]; st != nil {
+		return st, nil
 	}
-	return s.layout, nil
+	st, err := s.read.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+// queryRow runs a prepared read that returns one row.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := s.readStmt(ctx, query)
+	if err != nil {
+		// Unprepared, so that the error comes out of Scan as usual.
+		return s.read.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // tx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it if fn
