@@ -274,8 +274,12 @@ func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// queryRow runs a prepared read that returns one row.
+// queryRow runs a prepared read that returns one row, by key. Such a read
+// never waits for a lock (readers do not block in WAL mode) and takes tens
+// of microseconds, so it runs without ctx's cancellation: with it,
+// database/sql starts a goroutine per query to watch ctx.
 func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = context.WithoutCancel(ctx)
 	st, err := s.readStmt(ctx, query)
 	if err != nil {
 		// Unprepared, so that the error comes out of Scan as usual.
