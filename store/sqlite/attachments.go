@@ -52,7 +52,7 @@ func (s *Store) BeginAttachment(ctx context.Context, a store.Attachment) (store.
 		return nil, fmt.Errorf("sqlite: begin attachment: %w", err)
 	}
 	a.Size, a.Chunks, a.Created = 0, 0, time.Time{}
-	return &writer{s: s, a: a, part: part, file: file, f: f, state: writing}, nil
+	return &writer{s: s, a: a, part: part, file: file, f: f, state: writing, wrote: time.Now()}, nil
 }
 
 const attachmentColumns = "SELECT id, entry_id, name, size, key_version, header, chunks, created FROM attachments"

@@ -142,7 +142,8 @@ func TestAbandonedUploadRemoved(t *testing.T) {
 	}
 	age(t, s, "old.part")
 	age(t, s, "live.part")
-	if err := live.WriteChunk(ctx, 0, []byte("x")); err != nil { // touches it
+	// A batch's worth of bytes reaches the file at once and touches it.
+	if err := live.WriteChunk(ctx, 0, make([]byte, writeBatch)); err != nil {
 		t.Fatal(err)
 	}
 	// Not due yet: BeginAttachment sweeps every sweepEvery only.

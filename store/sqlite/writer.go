@@ -32,11 +32,13 @@ type writer struct {
 	file string // path of the committed file
 
 	mu     sync.Mutex
-	f      *os.File // the .part file while chunks may be written
-	next   int64    // index the next WriteChunk must carry
-	off    int64    // bytes written
-	stride int64    // length of chunk 0
-	odd    bool     // the last chunk written is not stride bytes: no chunk may follow
+	f      *os.File  // the .part file while chunks may be written
+	next   int64     // index the next WriteChunk must carry
+	off    int64     // bytes accepted (written or in buf)
+	buf    []byte    // accepted chunks not yet written, from offset off-len(buf)
+	wrote  time.Time // when the .part file was last written (or created)
+	stride int64     // length of chunk 0
+	odd    bool      // the last chunk written is not stride bytes: no chunk may follow
 	state  writerState
 }
 
@@ -79,16 +81,45 @@ func (w *writer) WriteChunk(ctx context.Context, index int64, data []byte) error
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlite: write chunk %d: %w", index, err)
 	}
-	if _, err := w.f.WriteAt(data, w.off); err != nil {
-		_ = w.f.Truncate(w.off) // best effort; Commit checks the size anyway
-		return fmt.Errorf("sqlite: write chunk %d: %w", index, err)
+	w.buf = append(w.buf, data...)
+	w.off += int64(len(data))
+	if len(w.buf) >= writeBatch || time.Since(w.wrote) >= writeDelay {
+		if err := w.flush(); err != nil {
+			// This chunk is not accepted; the ones before it stay buffered.
+			w.buf, w.off = w.buf[:len(w.buf)-len(data)], w.off-int64(len(data))
+			return fmt.Errorf("sqlite: write chunk %d: %w", index, err)
+		}
 	}
 	if index == 0 {
 		w.stride = int64(len(data))
 	}
 	w.odd = int64(len(data)) != w.stride
-	w.off += int64(len(data))
 	w.next++
+	return nil
+}
+
+// Chunks are written to the .part file in batches of about writeBatch
+// bytes (one system call instead of sixteen), and at once when the file
+// was last written writeDelay ago or more, so that the file of an upload
+// that still receives chunks is never idle for long (the sweep removes
+// .part files idle for abandonAfter).
+const (
+	writeBatch = 1 << 20
+	writeDelay = time.Minute
+)
+
+// flush writes buf at its offset. On failure buf is kept: a later flush
+// writes it again at the same place.
+func (w *writer) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	start := w.off - int64(len(w.buf))
+	if _, err := w.f.WriteAt(w.buf, start); err != nil {
+		_ = w.f.Truncate(start) // best effort; Commit checks the size anyway
+		return err
+	}
+	w.buf, w.wrote = w.buf[:0], time.Now()
 	return nil
 }
 
@@ -149,6 +180,10 @@ func (w *writer) commit(ctx context.Context, final store.Attachment) (store.Atta
 
 // syncPart makes the written chunks durable and closes the .part file.
 func (w *writer) syncPart() error {
+	if err := w.flush(); err != nil {
+		return err
+	}
+	w.buf = nil
 	fi, err := w.f.Stat()
 	if err == nil && fi.Size() != w.off {
 		err = fmt.Errorf("the upload file is %d bytes, %d were written", fi.Size(), w.off)
@@ -226,7 +261,7 @@ func (w *writer) Abort(ctx context.Context) error {
 		return nil
 	case writing:
 		_ = w.f.Close()
-		w.f = nil
+		w.f, w.buf = nil, nil
 	case doubtful:
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
 		defer cancel()
