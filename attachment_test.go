@@ -317,8 +317,9 @@ func TestPutAttachmentStoreFails(t *testing.T) {
 	if !errors.Is(err, errStoreBroke) {
 		t.Fatalf("PutAttachment with a failing store = %v, want its error", err)
 	}
-	// Reading stops soon after the failure: at most the chunks in flight.
-	if limit := (40 + 20) * crypt.ChunkSize; src.n > limit {
+	// Reading stops soon after the failure: at most the chunks in flight
+	// and one block of read-ahead (1 MiB).
+	if limit := (40+20)*crypt.ChunkSize + 1<<20; src.n > limit {
 		t.Errorf("read %d bytes of the source after the store failed at chunk 40, want at most %d", src.n, limit)
 	}
 	if n := pendingRows(t, cfg); n != 0 {
