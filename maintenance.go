@@ -46,8 +46,12 @@ func (kw *Keyward) SetMaintenance(ctx context.Context, enabled bool, reason stri
 	if !enabled {
 		reason = ""
 	}
+	op := "maintenance.off"
+	if enabled {
+		op = "maintenance.on"
+	}
 	m, err := kw.st.SetMaintenance(ctx, store.Maintenance{Enabled: enabled, Reason: reason})
-	if err != nil {
+	if err := kw.Audit(ctx, op, "", err); err != nil {
 		return Maintenance{}, err
 	}
 	kw.log.Info("maintenance switched", "enabled", enabled)
@@ -64,7 +68,7 @@ func (kw *Keyward) UnlockWithPassphrase(ctx context.Context, pass string) error 
 	}
 	src := kw.cfg.sources()
 	src.Getenv = func(string) (string, bool) { return pass, true }
-	return kw.unlockMatching(ctx, src, func(spec string) bool { return strings.HasPrefix(spec, "env:") })
+	return kw.unlockMatching(ctx, "unlock.passphrase", src, func(spec string) bool { return strings.HasPrefix(spec, "env:") })
 }
 
 // UnlockWithRecoveryKey tries the recovery slot with rk (the text printed by
@@ -75,13 +79,33 @@ func (kw *Keyward) UnlockWithRecoveryKey(ctx context.Context, rk string) error {
 	}
 	src := kw.cfg.sources()
 	src.RecoveryKey = func(context.Context) (string, error) { return rk, nil }
-	return kw.unlockMatching(ctx, src, func(spec string) bool { return spec == "recovery" })
+	return kw.unlockMatching(ctx, "unlock.recovery-key", src, func(spec string) bool { return spec == "recovery" })
 }
 
-func (kw *Keyward) unlockMatching(ctx context.Context, src masterkey.Options, match func(string) bool) error {
+func (kw *Keyward) unlockMatching(ctx context.Context, op string, src masterkey.Options, match func(string) bool) error {
+	if !kw.Sealed() {
+		return nil
+	}
 	attempts, err := kw.kr.UnlockMatching(ctx, src, match)
 	kw.logAttempts(attempts)
+	kw.auditUnlock(ctx, op, attempts, err)
 	return err
+}
+
+// auditUnlock records an unlock attempt. It is best effort (a failure to
+// write is logged): an unlock must work on a store that cannot be written,
+// e.g. a read-only copy opened to recover data. It is the one write a
+// sealed deployment makes.
+func (kw *Keyward) auditUnlock(ctx context.Context, op string, attempts []keyring.Attempt, err error) {
+	target := ""
+	if err == nil && len(attempts) > 0 {
+		a := attempts[len(attempts)-1]
+		target = fmt.Sprintf("slot %d (%s)", a.SlotID, a.Spec)
+	}
+	rec := kw.auditRecord(ctx, op, target, err)
+	if _, aerr := kw.st.AppendAudit(context.WithoutCancel(ctx), rec); aerr != nil {
+		kw.log.Warn("cannot write the audit record of an unlock", "op", op, "err", aerr)
+	}
 }
 
 func (kw *Keyward) logAttempts(attempts []keyring.Attempt) {
