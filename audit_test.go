@@ -120,3 +120,34 @@ func TestAuditAnchorCatchesARewrittenTail(t *testing.T) {
 		t.Error("VerifyAudit(bad anchor) = nil error")
 	}
 }
+
+// A sealed deployment writes nothing: failed unlocks are recorded when an
+// unlock succeeds, before it, with their own time.
+func TestAuditFailedUnlocksWhileSealed(t *testing.T) {
+	_, cfg, res := setup(t)
+	ctx := context.Background()
+	kw, err := keyward.OpenSealed(ctx, keyward.Config{DataDir: cfg.DataDir, KeyDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kw.Close()
+	if err := kw.Unlock(ctx); err == nil {
+		t.Fatal("Unlock() with no key source = nil")
+	}
+	if err := kw.UnlockWithRecoveryKey(ctx, "AAAA-BBBB"); err == nil {
+		t.Fatal("UnlockWithRecoveryKey(wrong) = nil")
+	}
+	before, _ := kw.AuditRecords(ctx, keyward.AuditQuery{})
+	if err := kw.UnlockWithRecoveryKey(ctx, res.RecoveryKey); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := kw.AuditRecords(ctx, keyward.AuditQuery{})
+	var got []string
+	for _, r := range after[len(before):] {
+		got = append(got, r.Op+"/"+r.Result)
+	}
+	want := "unlock/unlock_failed unlock.recovery-key/unlock_failed unlock.recovery-key/ok"
+	if strings.Join(got, " ") != want {
+		t.Errorf("records appended at unlock = %q, want %q", got, want)
+	}
+}

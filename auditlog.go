@@ -62,7 +62,12 @@ func (e *AuditError) Unwrap() error { return e.Err }
 //
 // target names what was acted on (ids, names); never put a secret in it.
 func (kw *Keyward) Audit(ctx context.Context, op, target string, opErr error) error {
-	_, err := kw.st.AppendAudit(context.WithoutCancel(ctx), kw.auditRecord(ctx, op, target, opErr))
+	rec := kw.auditRecord(ctx, op, target, opErr)
+	if kw.Sealed() { // a sealed deployment writes nothing: see auditUnlock
+		kw.queueAudit(rec)
+		return opErr
+	}
+	_, err := kw.st.AppendAudit(context.WithoutCancel(ctx), rec)
 	switch {
 	case opErr != nil:
 		if err != nil {

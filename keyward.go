@@ -151,6 +151,10 @@ type Keyward struct {
 	kr  *keyring.Keyring
 	log *slog.Logger
 	dbs sync.Map // name → store.Database found by Database
+
+	pendingMu sync.Mutex
+	pending   []audit.Record // failed unlocks while sealed (auditUnlock)
+	dropped   int            // failed unlocks beyond maxPendingAudit
 }
 
 // Open opens an initialised deployment and unlocks it with the first slot

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/store"
@@ -92,21 +93,50 @@ func (kw *Keyward) unlockMatching(ctx context.Context, op string, src masterkey.
 	return err
 }
 
-// auditUnlock records an unlock attempt. It is best effort (a failure to
-// write is logged): an unlock must work on a store that cannot be written,
-// e.g. a read-only copy opened to recover data. It is the one write a
-// sealed deployment makes.
+// auditUnlock records an unlock attempt. A sealed deployment writes
+// nothing, so a failed attempt is kept in memory (the first
+// maxPendingAudit of them) and appended, with its own time, just before
+// the record of the unlock that succeeds. Writing is best effort (a
+// failure is logged): an unlock must work on a store that cannot be
+// written, e.g. a read-only copy opened to recover data.
 func (kw *Keyward) auditUnlock(ctx context.Context, op string, attempts []keyring.Attempt, err error) {
+	if err != nil {
+		kw.queueAudit(kw.auditRecord(ctx, op, "", err))
+		return
+	}
 	target := ""
-	if err == nil && len(attempts) > 0 {
+	if len(attempts) > 0 {
 		a := attempts[len(attempts)-1]
 		target = fmt.Sprintf("slot %d (%s)", a.SlotID, a.Spec)
 	}
-	rec := kw.auditRecord(ctx, op, target, err)
-	if _, aerr := kw.st.AppendAudit(context.WithoutCancel(ctx), rec); aerr != nil {
-		kw.log.Warn("cannot write the audit record of an unlock", "op", op, "err", aerr)
+	kw.pendingMu.Lock()
+	recs := append(kw.pending, kw.auditRecord(ctx, op, target, nil))
+	if kw.dropped > 0 {
+		more := kw.auditRecord(ctx, "sealed", fmt.Sprintf("%d more records made while sealed were not kept", kw.dropped), ErrSealed)
+		recs = append(recs[:len(recs)-1:len(recs)-1], more, recs[len(recs)-1])
+	}
+	kw.pending, kw.dropped = nil, 0
+	kw.pendingMu.Unlock()
+	for _, r := range recs {
+		if _, aerr := kw.st.AppendAudit(context.WithoutCancel(ctx), r); aerr != nil {
+			kw.log.Warn("cannot write the audit record of an unlock", "op", r.Op, "err", aerr)
+		}
 	}
 }
+
+// queueAudit keeps a record made while sealed until the next unlock.
+func (kw *Keyward) queueAudit(r audit.Record) {
+	kw.pendingMu.Lock()
+	defer kw.pendingMu.Unlock()
+	if len(kw.pending) < maxPendingAudit {
+		kw.pending = append(kw.pending, r)
+	} else {
+		kw.dropped++
+	}
+}
+
+// maxPendingAudit bounds the failed unlock attempts kept while sealed.
+const maxPendingAudit = 1000
 
 func (kw *Keyward) logAttempts(attempts []keyring.Attempt) {
 	for _, a := range attempts {
