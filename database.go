@@ -51,6 +51,7 @@ func (kw *Keyward) CreateDatabase(ctx context.Context, name string) (*Database, 
 		return nil, err
 	}
 	db := store.Database{ID: newID(), Name: name, Created: time.Now().UTC()}
+	defer kw.kr.HoldRoot()() // until the key is stored: see RotateRoot
 	dk, err := kw.kr.NewDatabaseKey(ctx, db.ID)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/store"
@@ -132,9 +133,13 @@ func Init(ctx context.Context, cfg Config) (InitResult, error) {
 	if err != nil {
 		return InitResult{}, err
 	}
-	admin, _, err := createToken(ctx, st, TokenSpec{Name: "first admin (init)", Role: RoleAdmin})
+	admin, tok, err := createToken(ctx, st, TokenSpec{Name: "first admin (init)", Role: RoleAdmin})
 	if err != nil {
 		return InitResult{}, fmt.Errorf("keyward: init: first admin token: %w", err)
+	}
+	rec := audit.Record{Actor: actorOf(ctx), Op: "init", Target: "deployment " + m.DeploymentID + ", admin token " + tok.ID, Result: audit.ResultOK}
+	if _, err := st.AppendAudit(ctx, rec); err != nil {
+		return InitResult{}, fmt.Errorf("keyward: init: audit log: %w", err)
 	}
 	return InitResult{DeploymentID: m.DeploymentID, RecoveryKey: rk, AdminToken: admin}, nil
 }
@@ -146,6 +151,10 @@ type Keyward struct {
 	kr  *keyring.Keyring
 	log *slog.Logger
 	dbs sync.Map // name → store.Database found by Database
+
+	pendingMu sync.Mutex
+	pending   []audit.Record // failed unlocks while sealed (auditUnlock)
+	dropped   int            // failed unlocks beyond maxPendingAudit
 }
 
 // Open opens an initialised deployment and unlocks it with the first slot
@@ -188,8 +197,12 @@ func OpenSealed(ctx context.Context, cfg Config) (*Keyward, error) {
 // Unlock tries the slots in priority order. On failure the error is a
 // *keyring.UnlockError listing each slot's reason.
 func (kw *Keyward) Unlock(ctx context.Context) error {
+	if !kw.Sealed() {
+		return nil
+	}
 	attempts, err := kw.kr.Unlock(ctx)
 	kw.logAttempts(attempts)
+	kw.auditUnlock(ctx, "unlock", attempts, err)
 	return err
 }
 

@@ -2,6 +2,8 @@ package keyward
 
 import (
 	"context"
+	"fmt"
+
 	"github.com/keyward/keyward/api"
 
 	"github.com/keyward/keyward/secret"
@@ -48,7 +50,14 @@ func (kw *Keyward) Slots(ctx context.Context) ([]Slot, error) {
 // lost key file) is replaced; one that still works makes AddSlot refuse.
 func (kw *Keyward) AddSlot(ctx context.Context, spec string, priority int) (Slot, error) {
 	a, err := kw.kr.AddSlot(ctx, spec, priority)
-	if err != nil {
+	target := spec
+	if err == nil {
+		target = fmt.Sprintf("slot %d (%s)", a.Slot.ID, spec)
+		if a.Replaced != 0 {
+			target += fmt.Sprintf(", replaced slot %d", a.Replaced)
+		}
+	}
+	if err := kw.Audit(ctx, "slot.add", target, err); err != nil {
 		return Slot{}, err
 	}
 	s := a.Slot
@@ -58,7 +67,7 @@ func (kw *Keyward) AddSlot(ctx context.Context, spec string, priority int) (Slot
 // RemoveSlot removes a slot unless it is the last one that can unlock now
 // (*keyring.LastSlotError).
 func (kw *Keyward) RemoveSlot(ctx context.Context, id int64) error {
-	return kw.kr.RemoveSlot(ctx, id)
+	return kw.Audit(ctx, "slot.rm", fmt.Sprintf("slot %d", id), kw.kr.RemoveSlot(ctx, id))
 }
 
 // Status reports the deployment, its slots, and per database the key

@@ -91,9 +91,17 @@ var tokenIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").Wit
 // deployment writes nothing).
 func (kw *Keyward) CreateToken(ctx context.Context, spec TokenSpec) (secret string, t Token, err error) {
 	if kw.Sealed() {
-		return "", Token{}, fmt.Errorf("keyward: create token: %w", ErrSealed)
+		return "", Token{}, kw.Audit(ctx, "token.create", "", fmt.Errorf("keyward: create token: %w", ErrSealed))
 	}
-	return createToken(ctx, kw.st, spec)
+	secret, t, err = createToken(ctx, kw.st, spec)
+	target := "role " + string(spec.Role)
+	if err == nil {
+		target = "token " + t.ID + ", " + target
+	}
+	if err := kw.Audit(ctx, "token.create", target, err); err != nil {
+		return "", Token{}, err
+	}
+	return secret, t, nil
 }
 
 func createToken(ctx context.Context, st store.Store, spec TokenSpec) (secret string, t Token, err error) {
@@ -145,6 +153,10 @@ func (kw *Keyward) Tokens(ctx context.Context) ([]Token, error) {
 // DeleteToken revokes a token. ErrNotFound if there is none with that ID;
 // ErrSealed while sealed.
 func (kw *Keyward) DeleteToken(ctx context.Context, id string) error {
+	return kw.Audit(ctx, "token.rm", "token "+id, kw.deleteToken(ctx, id))
+}
+
+func (kw *Keyward) deleteToken(ctx context.Context, id string) error {
 	if kw.Sealed() {
 		return fmt.Errorf("keyward: delete token: %w", ErrSealed)
 	}

@@ -132,6 +132,7 @@ func (k *Keyring) count(ctx context.Context, dbID string, d *DEK) (bool, error) 
 // rotate makes a new primary version after old, unless another writer has
 // done so already.
 func (k *Keyring) rotate(ctx context.Context, dbID string, old uint32) error {
+	defer k.HoldRoot()()
 	keys, err := k.st.DataKeys(ctx, dbID)
 	if err != nil {
 		return err
@@ -180,6 +181,7 @@ func (k *Keyring) primary(ctx context.Context, dbID string) (*DEK, error) {
 
 // load unwraps a stored DEK and caches it.
 func (k *Keyring) load(dk store.DataKey) (*DEK, error) {
+	defer k.HoldRoot()()
 	root, err := k.rootKey()
 	if err != nil {
 		return nil, err

@@ -63,6 +63,20 @@ type Keyring struct {
 	attempts []Attempt   // the last unlock's attempts
 
 	cache *dekCache
+
+	// rotMu is held for reading by whatever uses the root key and must not
+	// overlap a root rotation (unwrapping a DEK, wrapping a new DEK or slot
+	// until it is stored), and for writing by RotateRoot.
+	rotMu sync.RWMutex
+}
+
+// HoldRoot keeps the root key from being rotated until release is called.
+// Hold it from NewDatabaseKey until the key is stored: a DEK wrapped under
+// a root key that a rotation replaces before the DEK is stored would be
+// unreadable.
+func (k *Keyring) HoldRoot() (release func()) {
+	k.rotMu.RLock()
+	return k.rotMu.RUnlock
 }
 
 // Open returns the keyring of an initialised store, sealed.

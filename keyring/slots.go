@@ -28,6 +28,7 @@ func (k *Keyring) AddSlot(ctx context.Context, spec string, priority int) (Added
 	if _, _, err := masterkey.Parse(spec); err != nil {
 		return Added{}, err
 	}
+	defer k.HoldRoot()()
 	root, err := k.rootKey()
 	if err != nil {
 		return Added{}, err
@@ -103,6 +104,7 @@ func (k *Keyring) slotOpens(ctx context.Context, s store.Slot, root *secret.Key)
 // in is never removed. A *LastSlotError otherwise; store.ErrNotFound for an
 // unknown id.
 func (k *Keyring) RemoveSlot(ctx context.Context, id int64) error {
+	defer k.HoldRoot()()
 	root, err := k.rootKey()
 	if err != nil {
 		return err

@@ -40,6 +40,11 @@ func (s *Server) wrap(pattern string, acc access, h handlerFunc) http.Handler {
 			if tok, err = s.authenticate(r, acc); err != nil {
 				return err
 			}
+			if tok != nil { // audit records name the token that acted
+				r = r.WithContext(keyward.WithActor(r.Context(), "token:"+tok.ID))
+			} else {
+				r = r.WithContext(keyward.WithActor(r.Context(), "anonymous"))
+			}
 			if err := authorize(tok, acc, r); err != nil {
 				return err
 			}

@@ -62,6 +62,10 @@ func (s *Server) routeTable() []route {
 		{"POST", v1 + "/tokens", adminOnly, s.createToken},
 		{"GET", v1 + "/tokens", adminOnly, s.listTokens},
 		{"DELETE", v1 + "/tokens/{id}", adminOnly, s.deleteToken},
+		{"POST", v1 + "/keys/rotate-root", adminOnly, s.rotateRoot},
+		{"POST", v1 + "/keys/verify", adminOnly, s.verifyKeys},
+		{"GET", v1 + "/audit", adminOnly, s.listAudit},
+		{"POST", v1 + "/audit/verify", adminOnly, s.verifyAudit},
 		{"GET", "/metrics", anyToken, s.serveMetrics},
 	}
 }

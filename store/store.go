@@ -18,6 +18,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/keyward/keyward/audit"
 )
 
 // Store is the persistence interface. Every method takes a context first and
@@ -118,8 +120,51 @@ type Store interface {
 	// SetMaintenance stores the maintenance switch. A zero Since means now.
 	SetMaintenance(ctx context.Context, m Maintenance) (Maintenance, error)
 
+	// RewrapAll replaces, in one transaction, the blob of every slot and
+	// the wrapped form of every data key (of every database and version):
+	// the root key rotation. Each item carries the bytes it replaces; if
+	// any of them changed, if a slot or data key exists that r does not
+	// name, or one it names is gone, nothing changes and the error wraps
+	// ErrConflict. The slots in r.Drop are deleted. r.Audit, if set, is
+	// appended to the audit log in the same transaction.
+	RewrapAll(ctx context.Context, r Rewrap) error
+
+	// AppendAudit appends r to the audit log and returns it with Seq, Prev
+	// and Hash set (see audit.Chain; a zero Time means now). The previous
+	// hash is read inside the appending transaction, which holds the
+	// store's write lock, so appends from several processes form one
+	// chain. The head (AuditHead) is updated in the same transaction.
+	AppendAudit(ctx context.Context, r audit.Record) (audit.Record, error)
+	// AuditRecords returns up to limit records with Seq > after, in order
+	// (limit <= 0 means 1000).
+	AuditRecords(ctx context.Context, after int64, limit int) ([]audit.Record, error)
+	// AuditHead returns the last appended record's seq and hash as stored
+	// beside the log (the zero Head if nothing was appended).
+	AuditHead(ctx context.Context) (audit.Head, error)
+
 	// Close releases the store.
 	Close() error
+}
+
+// Rewrap is what RewrapAll replaces.
+type Rewrap struct {
+	Slots []SlotBlob
+	Keys  []KeyBlob
+	Drop  []int64 // slot ids to delete
+	Audit *audit.Record
+}
+
+// SlotBlob replaces one slot's blob.
+type SlotBlob struct {
+	ID       int64
+	Old, New []byte
+}
+
+// KeyBlob replaces one data key's wrapped form.
+type KeyBlob struct {
+	DatabaseID string
+	Version    uint32
+	Old, New   []byte
 }
 
 // AttachmentWriter receives an attachment's chunks in order.

@@ -56,6 +56,8 @@ type backend interface {
 	Tokens(ctx context.Context) ([]keyward.Token, error)
 	DeleteToken(ctx context.Context, id string) error
 
+	keysBackend // rotate-root, verify, audit (keys_backend.go)
+
 	// Where names the backend in messages: the data directory or the
 	// server's URL.
 	Where() string

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/keyward/keyward"
 )
 
 // app is one invocation of the CLI: its streams, its environment and the
@@ -41,6 +43,7 @@ type globalFlags struct {
 
 // run executes the command line args and returns the exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) (string, bool)) int {
+	ctx = keyward.WithActor(ctx, localActor(getenv)) // audit: who ran it, in local mode
 	a := &app{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	a.root = a.newRootCmd()
 	if args == nil {
@@ -109,6 +112,7 @@ Exit status: 0 success, 1 error, 2 wrong command line.`,
 		a.unlockCmd(),
 		a.maintenanceCmd(),
 		a.tokenCmd(),
+		a.keysCmd(), a.auditCmd(),
 		a.configCmd(),
 		a.versionCmd(),
 		a.serveCmd(),

@@ -80,6 +80,11 @@ var tests = []struct {
 	{"ParallelWriters", testParallelWriters},
 	{"Tokens", testTokens},
 	{"Maintenance", testMaintenance},
+	{"AuditAppend", testAuditAppend},
+	{"AuditConcurrent", testAuditConcurrent},
+	{"AuditRefused", testAuditRefused},
+	{"RewrapAll", testRewrapAll},
+	{"RewrapConflict", testRewrapConflict},
 }
 
 // t0 has nanoseconds and a zone other than UTC, to catch truncation and
