@@ -118,6 +118,9 @@ type Store interface {
 	// SetMaintenance stores the maintenance switch. A zero Since means now.
 	SetMaintenance(ctx context.Context, m Maintenance) (Maintenance, error)
 
+	// JobStore: long-running jobs and their writes (jobs.go).
+	JobStore
+
 	// Close releases the store.
 	Close() error
 }

@@ -80,6 +80,11 @@ var tests = []struct {
 	{"ParallelWriters", testParallelWriters},
 	{"Tokens", testTokens},
 	{"Maintenance", testMaintenance},
+	{"Jobs", testJobs},
+	{"JobLease", testJobLease},
+	{"RewriteEntries", testRewriteEntries},
+	{"AttachmentRewrite", testAttachmentRewrite},
+	{"KeyStates", testKeyStates},
 }
 
 // t0 has nanoseconds and a zone other than UTC, to catch truncation and
