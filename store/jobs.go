@@ -56,19 +56,23 @@ type JobStore interface {
 	// RewriteEntries replaces the ciphertext and key version of entries,
 	// each only if the entry still has the ID, Revision and OldVersion of
 	// its rewrite (compare-and-swap); Revision, Updated and everything else
-	// stay as they are. It records p in the same transaction. The result
-	// says, per rewrite, whether it was applied. ErrLeaseLost (nothing
-	// written) if l no longer holds a running job.
-	RewriteEntries(ctx context.Context, l JobLease, rw []EntryRewrite, p JobProgress) ([]bool, error)
+	// stay as they are. It records the progress p returns, given which
+	// rewrites were applied, in the same transaction (p may be called for a
+	// transaction that then rolls back). The result says, per rewrite,
+	// whether it was applied. ErrLeaseLost (nothing written) if l no longer
+	// holds a running job.
+	RewriteEntries(ctx context.Context, l JobLease, rw []EntryRewrite, p func(applied []bool) JobProgress) ([]bool, error)
 	// CommitAttachmentRewrite commits w, a writer from BeginAttachment of
 	// this store for a new attachment of the same entry and name as the
 	// committed attachment oldID, in its place, together with p, in one
 	// transaction; the new attachment keeps oldID's Created. If oldID is no
 	// longer the committed attachment of that entry and name (it was
-	// replaced or deleted), nothing is committed but p, and the result is
-	// false: the caller then aborts w. ErrLeaseLost (nothing committed) if
-	// l no longer holds a running job.
-	CommitAttachmentRewrite(ctx context.Context, l JobLease, w AttachmentWriter, final Attachment, oldID string, p JobProgress) (bool, error)
+	// replaced or deleted), nothing is committed but the progress, and the
+	// result is false: the caller then aborts w. The progress recorded is
+	// what p returns given that result (p may be called for a transaction
+	// that then rolls back). ErrLeaseLost (nothing committed) if l no
+	// longer holds a running job.
+	CommitAttachmentRewrite(ctx context.Context, l JobLease, w AttachmentWriter, final Attachment, oldID string, p func(swapped bool) JobProgress) (bool, error)
 
 	// SetDataKeyState changes the state of a data key version between
 	// KeyActive and KeyRetired (a primary is made with AddDataKey).

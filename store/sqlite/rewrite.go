@@ -43,14 +43,11 @@ func (s *Store) AttachmentsBelow(ctx context.Context, dbID string, version uint3
 
 // RewriteEntries implements [store.Store]: one transaction (one fsync) for
 // the whole batch and the job's progress.
-func (s *Store) RewriteEntries(ctx context.Context, l store.JobLease, rw []store.EntryRewrite, p store.JobProgress) ([]bool, error) {
+func (s *Store) RewriteEntries(ctx context.Context, l store.JobLease, rw []store.EntryRewrite, p func([]bool) store.JobProgress) ([]bool, error) {
 	applied := make([]bool, len(rw))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := saveProgress(ctx, tx, l, p); err != nil {
-			return err
-		}
 		if len(rw) == 0 {
-			return nil
+			return saveProgress(ctx, tx, l, p(applied))
 		}
 		st, err := tx.PrepareContext(ctx, `UPDATE entries SET key_version = ?, ciphertext = ?
 			WHERE id = ? AND revision = ? AND key_version = ?`)
@@ -66,7 +63,7 @@ func (s *Store) RewriteEntries(ctx context.Context, l store.JobLease, rw []store
 			n, _ := res.RowsAffected()
 			applied[i] = n == 1
 		}
-		return nil
+		return saveProgress(ctx, tx, l, p(applied))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: rewrite entries: %w", err)
@@ -78,7 +75,7 @@ func (s *Store) RewriteEntries(ctx context.Context, l store.JobLease, rw []store
 // of an upload's Commit (writer.go): the .part file is synced, then, under
 // the write lock, renamed and the directory synced before the row commits;
 // the replaced attachment's file is removed after the commit.
-func (s *Store) CommitAttachmentRewrite(ctx context.Context, l store.JobLease, aw store.AttachmentWriter, final store.Attachment, oldID string, p store.JobProgress) (bool, error) {
+func (s *Store) CommitAttachmentRewrite(ctx context.Context, l store.JobLease, aw store.AttachmentWriter, final store.Attachment, oldID string, p func(bool) store.JobProgress) (bool, error) {
 	w, ok := aw.(*writer)
 	if !ok || w.s != s {
 		return false, errors.New("sqlite: commit attachment rewrite: the writer does not come from this store's BeginAttachment")
@@ -92,7 +89,7 @@ func (s *Store) CommitAttachmentRewrite(ctx context.Context, l store.JobLease, a
 	return swapped, nil
 }
 
-func (w *writer) commitRewrite(ctx context.Context, l store.JobLease, final store.Attachment, oldID string, p store.JobProgress) (bool, error) {
+func (w *writer) commitRewrite(ctx context.Context, l store.JobLease, final store.Attachment, oldID string, p func(bool) store.JobProgress) (bool, error) {
 	switch {
 	case w.state == finished:
 		return false, errClosed
@@ -128,17 +125,15 @@ func (w *writer) commitRewrite(ctx context.Context, l store.JobLease, final stor
 	return swapped, nil
 }
 
-// swap runs in the transaction: progress first (the lease check), then the
-// row swap if oldID is still in place.
-func (w *writer) swap(ctx context.Context, tx *sql.Tx, l store.JobLease, final store.Attachment, oldID string, p store.JobProgress) (bool, error) {
-	if err := saveProgress(ctx, tx, l, p); err != nil {
-		return false, err
-	}
+// swap runs in the transaction: the row swap if oldID is still in place,
+// and the progress (which checks the lease).
+func (w *writer) swap(ctx context.Context, tx *sql.Tx, l store.JobLease, final store.Attachment, oldID string, p func(bool) store.JobProgress) (bool, error) {
 	var created int64
 	err := tx.QueryRowContext(ctx, "SELECT created FROM attachments WHERE id = ? AND entry_id = ? AND name = ?",
 		oldID, w.a.EntryID, w.a.Name).Scan(&created)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil // replaced or deleted by a client meanwhile
+		// Replaced or deleted by a client meanwhile.
+		return false, saveProgress(ctx, tx, l, p(false))
 	}
 	if err != nil {
 		return false, err
@@ -148,7 +143,10 @@ func (w *writer) swap(ctx context.Context, tx *sql.Tx, l store.JobLease, final s
 	} else if err != nil {
 		return false, err
 	}
-	err = syncDir(w.s.dir)
+	err = saveProgress(ctx, tx, l, p(true))
+	if err == nil {
+		err = syncDir(w.s.dir)
+	}
 	if err == nil {
 		_, err = tx.ExecContext(ctx, "DELETE FROM attachments WHERE id = ?", oldID)
 	}
