@@ -112,6 +112,7 @@ Exit status: 0 success, 1 error, 2 wrong command line.`,
 		a.configCmd(),
 		a.versionCmd(),
 		a.serveCmd(),
+		a.group("keys", "Manage the data keys: regenerate, jobs, destroy", a.keysRegenCmds()...),
 	)
 	return root
 }
