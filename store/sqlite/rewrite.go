@@ -12,7 +12,7 @@ import (
 )
 
 // EntriesBelow implements [store.Store]. It walks the entries_rekey index
-// (database, id, key version), so each batch costs its own size, not the
+// (database, id), so each batch costs its own size, not the
 // database's.
 func (s *Store) EntriesBelow(ctx context.Context, dbID string, version uint32, afterID string, limit int) ([]store.Entry, error) {
 	if limit <= 0 {
