@@ -19,6 +19,7 @@ type dekCache struct {
 	deks    map[dekID]*DEK
 	grave   []*DEK // evicted, wiped at the next sweep
 	primary map[string]primaryEntry
+	gen     uint64 // bumped by forgetPrimary: an answer read before is stale
 	done    chan struct{}
 	once    sync.Once
 }
@@ -69,15 +70,27 @@ func (c *dekCache) primaryVersion(db string) (uint32, bool) {
 	return p.version, true
 }
 
-func (c *dekCache) setPrimary(db string, v uint32) {
+// generation returns the current generation, to pass to setPrimary.
+func (c *dekCache) generation() uint64 {
 	c.mu.Lock()
-	c.primary[db] = primaryEntry{v, time.Now()}
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// setPrimary caches v as db's primary unless forgetPrimary ran since gen
+// was read (the answer may predate a new primary).
+func (c *dekCache) setPrimary(db string, v uint32, gen uint64) {
+	c.mu.Lock()
+	if c.gen == gen {
+		c.primary[db] = primaryEntry{v, time.Now()}
+	}
 	c.mu.Unlock()
 }
 
 func (c *dekCache) forgetPrimary(db string) {
 	c.mu.Lock()
 	delete(c.primary, db)
+	c.gen++
 	c.mu.Unlock()
 }
 

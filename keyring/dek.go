@@ -162,6 +162,7 @@ func (k *Keyring) primary(ctx context.Context, dbID string) (*DEK, error) {
 			return d, nil
 		}
 	}
+	gen := k.cache.generation()
 	keys, err := k.st.DataKeys(ctx, dbID)
 	if err != nil {
 		return nil, err
@@ -172,7 +173,7 @@ func (k *Keyring) primary(ctx context.Context, dbID string) (*DEK, error) {
 			if err != nil {
 				return nil, err
 			}
-			k.cache.setPrimary(dbID, dk.Version)
+			k.cache.setPrimary(dbID, dk.Version, gen)
 			return d, nil
 		}
 	}

@@ -66,6 +66,13 @@ func (s *Server) routeTable() []route {
 		{"POST", v1 + "/keys/verify", adminOnly, s.verifyKeys},
 		{"GET", v1 + "/audit", adminOnly, s.listAudit},
 		{"POST", v1 + "/audit/verify", adminOnly, s.verifyAudit},
+		{"POST", v1 + "/keys/regenerate", adminOnly, s.regenerate},
+		{"GET", v1 + "/keys/jobs", adminOnly, s.listJobs},
+		{"GET", v1 + "/keys/jobs/{id}", adminOnly, s.getJob},
+		{"POST", v1 + "/keys/jobs/{id}/pause", adminOnly, s.jobAction("pause")},
+		{"POST", v1 + "/keys/jobs/{id}/resume", adminOnly, s.jobAction("resume")},
+		{"POST", v1 + "/keys/jobs/{id}/cancel", adminOnly, s.jobAction("cancel")},
+		{"POST", v1 + "/keys/{db}/versions/{version}/destroy", adminOnly, s.destroyKey},
 		{"GET", "/metrics", anyToken, s.serveMetrics},
 	}
 }

@@ -90,6 +90,7 @@ type Server struct {
 	metrics *metrics
 	// unlockMu lets one unlock attempt run at a time: each costs a KDF.
 	unlockMu sync.Mutex
+	jobs     jobRunner // key jobs run in this process (jobs.go)
 }
 
 // New returns a Server for cfg.Keyward.

@@ -89,6 +89,7 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, _ *keyward.Token
 	if slot != nil {
 		s.log.Info("unlocked through the API", "slot", slot.ID, "spec", slot.Spec)
 	}
+	s.resumeJobsAfterUnlock()
 	writeJSON(w, http.StatusOK, api.UnlockResponse{Slot: slot})
 	return nil
 }

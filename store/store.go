@@ -142,6 +142,9 @@ type Store interface {
 	// beside the log (the zero Head if nothing was appended).
 	AuditHead(ctx context.Context) (audit.Head, error)
 
+	// JobStore: long-running jobs and their writes (jobs.go).
+	JobStore
+
 	// Close releases the store.
 	Close() error
 }

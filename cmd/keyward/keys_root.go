@@ -10,11 +10,10 @@ import (
 	"github.com/keyward/keyward"
 )
 
-// keysCmd holds the key operations of this file; the other `keys`
-// subcommands join it at merge.
+// keysCmd is the `keys` group: every key operation.
 func (a *app) keysCmd() *cobra.Command {
-	return a.group("keys", "Key operations: rotate the root key, verify every ciphertext",
-		a.keysRotateRootCmd(), a.keysVerifyCmd())
+	cmds := append([]*cobra.Command{a.keysRotateRootCmd(), a.keysVerifyCmd()}, a.keysRegenCmds()...)
+	return a.group("keys", "Key operations: regenerate, jobs, destroy, rotate the root key, verify every ciphertext", cmds...)
 }
 
 func (a *app) keysRotateRootCmd() *cobra.Command {

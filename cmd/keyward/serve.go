@@ -123,6 +123,9 @@ func (a *app) serve(cmd *cobra.Command, f *serveFlags) (err error) {
 	if err != nil {
 		return err
 	}
+	// Jobs (regenerations) whose process died resume here, in the
+	// background, once the keys are unlocked (now, or by an unlock later).
+	srv.ResumeJobs(a.ctx)
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w; choose another address with --listen", listen, err)

@@ -85,6 +85,11 @@ var tests = []struct {
 	{"AuditRefused", testAuditRefused},
 	{"RewrapAll", testRewrapAll},
 	{"RewrapConflict", testRewrapConflict},
+	{"Jobs", testJobs},
+	{"JobLease", testJobLease},
+	{"RewriteEntries", testRewriteEntries},
+	{"AttachmentRewrite", testAttachmentRewrite},
+	{"KeyStates", testKeyStates},
 }
 
 // t0 has nanoseconds and a zone other than UTC, to catch truncation and

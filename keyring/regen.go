@@ -1,0 +1,85 @@
+package keyring
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/keyward/keyward/secret"
+	"github.com/keyward/keyward/store"
+)
+
+// AddPrimary makes a new data key version of a database (one above the
+// highest it has) and stores it as primary; the previous primary becomes
+// active in the same transaction. This process writes with the new version
+// from now on; other processes pick it up within primaryTTL (PrimaryTTL).
+func (k *Keyring) AddPrimary(ctx context.Context, dbID string) (uint32, error) {
+	defer k.HoldRoot()() // until the new key is stored: see RotateRoot
+	keys, err := k.st.DataKeys(ctx, dbID)
+	if err != nil {
+		return 0, err
+	}
+	latest := uint32(0)
+	for _, dk := range keys {
+		latest = max(latest, dk.Version)
+	}
+	if latest == 0 {
+		return 0, fmt.Errorf("%w: database %s has no data key", ErrNoKey, dbID)
+	}
+	dk, err := k.newDataKey(dbID, latest+1, store.KeyPrimary)
+	if err != nil {
+		return 0, err
+	}
+	if err := k.st.AddDataKey(ctx, dk); err != nil {
+		return 0, fmt.Errorf("keyring: add primary data key: %w", err)
+	}
+	k.cache.forgetPrimary(dbID)
+	return dk.Version, nil
+}
+
+// PrimaryTTL is how long another process may go on encrypting with the
+// previous primary after AddPrimary: the time it trusts its cached answer
+// to "which version is primary".
+const PrimaryTTL = primaryTTL
+
+// KeyCopy returns a copy of a data key version's raw key, for an export.
+// The caller wipes it. ErrNoKey.
+func (k *Keyring) KeyCopy(ctx context.Context, dbID string, version uint32) (*secret.Key, error) {
+	d, err := k.Version(ctx, dbID, version)
+	if err != nil {
+		return nil, err
+	}
+	return d.key.Clone(), nil
+}
+
+// Forget drops a data key version from the cache (after it was destroyed);
+// it is wiped at the cache's next sweep, so a caller that fetched it just
+// before never holds wiped memory.
+func (k *Keyring) Forget(dbID string, version uint32) {
+	c := k.cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id := dekID{dbID, version}
+	if d := c.deks[id]; d != nil {
+		delete(c.deks, id)
+		c.grave = append(c.grave, d)
+	}
+}
+
+// Reserve counts n encryptions against a data key version in the store at
+// once (a re-encryption reserves a block before it encrypts; a crash can
+// only over-count) and returns the key. ErrKeyExhausted when the count
+// passes the rotation limit; ErrNoKey.
+func (k *Keyring) Reserve(ctx context.Context, dbID string, version uint32, n uint64) (*DEK, error) {
+	d, err := k.Version(ctx, dbID, version)
+	if err != nil {
+		return nil, err
+	}
+	total, err := k.st.ReserveEncryptions(ctx, dbID, version, n)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: reserve encryptions: %w", err)
+	}
+	if total > k.opts.RotateAfter {
+		return nil, fmt.Errorf("%w: database %s key version %d", ErrKeyExhausted, dbID, version)
+	}
+	return d, nil
+}
