@@ -35,8 +35,16 @@ func scanEntry(sc scanner, withData bool) (store.Entry, error) {
 // entryQuery reads one entry with its ciphertext.
 const entryQuery = "SELECT " + entryColumns + ", ciphertext FROM entries WHERE database_id = ? AND path = ?"
 
-// Entry implements [store.Store].
+// Entry implements [store.Store]. A row read while the database has not
+// changed since is served from the entry cache (rowcache.go).
 func (s *Store) Entry(ctx context.Context, dbID, path string) (store.Entry, error) {
+	key := entryKey{dbID, path}
+	tok, cacheable := s.cache.token()
+	if cacheable {
+		if e, ok := s.cache.get(tok, key); ok {
+			return e, nil
+		}
+	}
 	row := s.queryRow(ctx, entryQuery, dbID, path)
 	e, err := scanEntry(row, true)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -44,6 +52,9 @@ func (s *Store) Entry(ctx context.Context, dbID, path string) (store.Entry, erro
 	}
 	if err != nil {
 		return store.Entry{}, fmt.Errorf("sqlite: entry: %w", err)
+	}
+	if cacheable {
+		s.cache.put(tok, key, e)
 	}
 	return e, nil
 }

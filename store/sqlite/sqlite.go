@@ -91,6 +91,7 @@ type Store struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // prepared reads by query (readStmt)
+	cache  *entryCache          // recently read entry rows (rowcache.go)
 
 	sweepMu   sync.Mutex   // held by a sweep that BeginAttachment runs
 	lastSweep atomic.Int64 // unix nanoseconds of the last sweep's start
@@ -160,6 +161,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
+	s.cache = openEntryCache(abs)
 	s.lastSweep.Store(start.UnixNano())
 	if err := s.sweep(ctx, start.Add(-abandonAfter)); err != nil {
 		s.Close()
@@ -194,6 +196,9 @@ func (s *Store) Path() string { return s.path }
 // connection pools. Calling it again returns the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		if s.cache != nil {
+			s.cache.close()
+		}
 		s.stmtMu.Lock()
 		for _, st := range s.stmts {
 			st.Close()
