@@ -1,0 +1,86 @@
+package keyward
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/keyward/keyward/api"
+	"github.com/keyward/keyward/bundle"
+	"github.com/keyward/keyward/crypt"
+	"github.com/keyward/keyward/secret"
+	"github.com/keyward/keyward/store"
+)
+
+// GetDataKey returns a copy of the raw data key of one version of a
+// database (version 0: the primary), and that version. The caller must
+// Wipe it. Whoever holds it can decrypt every row stored under that
+// version. ErrNotFound for an unknown database or version, ErrSealed while
+// sealed.
+func (kw *Keyward) GetDataKey(ctx context.Context, db string, version uint32) (*secret.Key, uint32, error) {
+	if kw.Sealed() {
+		return nil, 0, fmt.Errorf("keyward: get data key: %w", ErrSealed)
+	}
+	d, err := kw.Database(ctx, db)
+	if err != nil {
+		return nil, 0, err
+	}
+	keys, err := kw.st.DataKeys(ctx, d.db.ID)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, dk := range keys {
+		if dk.Version == version || version == 0 && dk.State == store.KeyPrimary {
+			key, err := kw.kr.UnwrapDataKey(dk)
+			return key, dk.Version, err
+		}
+	}
+	if version == 0 {
+		return nil, 0, fmt.Errorf("keyward: database %q has no primary key: %w", db, ErrNotFound)
+	}
+	return nil, 0, fmt.Errorf("keyward: database %q has no key version %d (see `keyward status`): %w", db, version, ErrNotFound)
+}
+
+// PutDataKey stores a raw data key (crypt.KeySize bytes) as version
+// `version` of a database, wrapped under the root key; version 0 means the
+// next version after the highest one. It works as ImportKeys of that one
+// key in state active: a new version is added active; a version that
+// holds the same key is left alone; one that holds another key is
+// refused (ErrConflict) unless overwrite, which replaces it, and the rows
+// encrypted under the replaced key no longer open. The result says which
+// it was. It neither keeps nor wipes key.
+func (kw *Keyward) PutDataKey(ctx context.Context, db string, key *secret.Key, version uint32, overwrite bool) (api.KeyImportKey, error) {
+	if key == nil || key.Len() != crypt.KeySize {
+		return api.KeyImportKey{}, invalid("a data key is %d bytes", crypt.KeySize)
+	}
+	if kw.Sealed() {
+		return api.KeyImportKey{}, fmt.Errorf("keyward: put data key: %w", ErrSealed)
+	}
+	d, err := kw.Database(ctx, db)
+	if err != nil {
+		return api.KeyImportKey{}, err
+	}
+	if version == 0 {
+		keys, err := kw.st.DataKeys(ctx, d.db.ID)
+		if err != nil {
+			return api.KeyImportKey{}, err
+		}
+		for _, dk := range keys {
+			version = max(version, dk.Version)
+		}
+		version++
+		if version == 0 {
+			return api.KeyImportKey{}, invalid("database %q has used every key version", db)
+		}
+	}
+	now := time.Now().UTC()
+	b := &bundle.Bundle{DeploymentID: kw.DeploymentID(), Created: now, Databases: []bundle.Database{{
+		Name: d.db.Name, ID: d.db.ID, Keys: []bundle.Key{{Version: version, State: "active", Created: now, Key: key}},
+	}}}
+	rep, err := kw.ImportKeys(ctx, b, ImportOptions{Overwrite: overwrite})
+	var out api.KeyImportKey
+	if len(rep.Databases) == 1 && len(rep.Databases[0].Keys) == 1 {
+		out = rep.Databases[0].Keys[0]
+	}
+	return out, err
+}
