@@ -62,6 +62,8 @@ func (s *Server) routeTable() []route {
 		{"POST", v1 + "/tokens", adminOnly, s.createToken},
 		{"GET", v1 + "/tokens", adminOnly, s.listTokens},
 		{"DELETE", v1 + "/tokens/{id}", adminOnly, s.deleteToken},
+		{"POST", v1 + "/keys/export", adminOnly, s.exportKeys},
+		{"POST", v1 + "/keys/import", adminOnly, s.importKeys},
 		{"GET", "/metrics", anyToken, s.serveMetrics},
 	}
 }
