@@ -82,5 +82,22 @@ func (kw *Keyward) PutDataKey(ctx context.Context, db string, key *secret.Key, v
 	if len(rep.Databases) == 1 && len(rep.Databases[0].Keys) == 1 {
 		out = rep.Databases[0].Keys[0]
 	}
+	if out.Action == api.KeyConflict {
+		err = fmt.Errorf("keyward: %w: version %d of database %q holds another key than the one given (check value %s); "+
+			"%d entries and %d attachments use it%s; nothing was changed: give --overwrite only if the given key is the one that opens them",
+			ErrConflict, version, db, out.CheckValue, out.Entries, out.Attachments, sampleNote(out.SampleOpens))
+	}
 	return out, err
+}
+
+func sampleNote(opens string) string {
+	switch opens {
+	case api.SampleStored:
+		return ", and a sample opens with the stored key"
+	case api.SampleExported:
+		return ", and a sample opens with the given key"
+	case api.SampleNeither:
+		return ", and a sample opens with neither key"
+	}
+	return ""
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/api"
 	"github.com/keyward/keyward/bundle"
+	"github.com/keyward/keyward/internal/storedump"
 	"github.com/keyward/keyward/secret"
 )
 
@@ -72,38 +72,14 @@ func keyStates(t *testing.T, kw *keyward.Keyward, db string) string {
 
 func u32s(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
 
-// dumpStore returns every row of every table of the store, and the names
-// and sizes of its attachment files, as text.
+// dumpStore returns everything the store holds, as text.
 func dumpStore(t *testing.T, cfg keyward.Config) string {
 	t.Helper()
-	db := rawDB(t, cfg)
-	var out strings.Builder
-	for _, table := range []string{"meta", "slots", "databases", "data_keys", "entries", "attachments", "tokens", "maintenance"} {
-		rows, err := db.Query("SELECT * FROM " + table + " ORDER BY 1, 2")
-		if err != nil {
-			t.Fatalf("dump %s: %v", table, err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprintf(&out, "%s %v\n", table, vals)
-		}
-		rows.Close()
+	d, err := storedump.Dump(cfg.DataDir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	files, _ := os.ReadDir(filepath.Join(cfg.DataDir, "attachments"))
-	for _, f := range files {
-		fi, _ := f.Info()
-		fmt.Fprintf(&out, "file %s %d\n", f.Name(), fi.Size())
-	}
-	db.Close()
-	return out.String()
+	return d
 }
 
 // actions returns "db:version:action:state" of each key of a report.
