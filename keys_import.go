@@ -57,6 +57,11 @@ type ImportReport = api.KeyImportReport
 // With opts.DryRun nothing changes and conflicts are only reported. The
 // report is returned with a conflict error too. ErrSealed while sealed.
 func (kw *Keyward) ImportKeys(ctx context.Context, b *bundle.Bundle, opts ImportOptions) (ImportReport, error) {
+	return kw.importKeys(ctx, b, opts)
+}
+
+// importKeys is ImportKeys, shared with PutDataKey.
+func (kw *Keyward) importKeys(ctx context.Context, b *bundle.Bundle, opts ImportOptions) (ImportReport, error) {
 	if kw.Sealed() {
 		return ImportReport{}, fmt.Errorf("keyward: import keys: %w", ErrSealed)
 	}
@@ -276,9 +281,20 @@ func conflictError(rep ImportReport) error {
 	if len(list) == 0 {
 		return nil
 	}
-	return fmt.Errorf("keyward: import keys: %w: the store holds another key than the import under %s; "+
+	return conflictf("keyward: import keys: the store holds another key than the import under %s; "+
 		"nothing was imported: see the report of a dry run, and give --overwrite only if the imported key is the one that opens them",
-		ErrConflict, strings.Join(list, ", "))
+		strings.Join(list, ", "))
+}
+
+// keyConflictError is a key version stored with another key than the one
+// imported. It matches ErrConflict.
+type keyConflictError struct{ msg string }
+
+func (e *keyConflictError) Error() string        { return e.msg }
+func (e *keyConflictError) Is(target error) bool { return target == ErrConflict }
+
+func conflictf(format string, args ...any) error {
+	return &keyConflictError{msg: fmt.Sprintf(format, args...)}
 }
 
 // applyImport wraps the planned keys under the root key and stores them.

@@ -41,6 +41,10 @@ func (kw *Keyward) GetDataKey(ctx context.Context, db string, version uint32) (*
 	return nil, 0, fmt.Errorf("keyward: database %q has no key version %d (see `keyward status`): %w", db, version, ErrNotFound)
 }
 
+// ImportedKey says what PutDataKey did with a key (its Action) and, for a
+// key that differs from the stored one, what the stored one protects.
+type ImportedKey = api.KeyImportKey
+
 // PutDataKey stores a raw data key (crypt.KeySize bytes) as version
 // `version` of a database, wrapped under the root key; version 0 means the
 // next version after the highest one. It works as ImportKeys of that one
@@ -49,43 +53,43 @@ func (kw *Keyward) GetDataKey(ctx context.Context, db string, version uint32) (*
 // refused (ErrConflict) unless overwrite, which replaces it, and the rows
 // encrypted under the replaced key no longer open. The result says which
 // it was. It neither keeps nor wipes key.
-func (kw *Keyward) PutDataKey(ctx context.Context, db string, key *secret.Key, version uint32, overwrite bool) (api.KeyImportKey, error) {
+func (kw *Keyward) PutDataKey(ctx context.Context, db string, key *secret.Key, version uint32, overwrite bool) (ImportedKey, error) {
 	if key == nil || key.Len() != crypt.KeySize {
-		return api.KeyImportKey{}, invalid("a data key is %d bytes", crypt.KeySize)
+		return ImportedKey{}, invalid("a data key is %d bytes", crypt.KeySize)
 	}
 	if kw.Sealed() {
-		return api.KeyImportKey{}, fmt.Errorf("keyward: put data key: %w", ErrSealed)
+		return ImportedKey{}, fmt.Errorf("keyward: put data key: %w", ErrSealed)
 	}
 	d, err := kw.Database(ctx, db)
 	if err != nil {
-		return api.KeyImportKey{}, err
+		return ImportedKey{}, err
 	}
 	if version == 0 {
 		keys, err := kw.st.DataKeys(ctx, d.db.ID)
 		if err != nil {
-			return api.KeyImportKey{}, err
+			return ImportedKey{}, err
 		}
 		for _, dk := range keys {
 			version = max(version, dk.Version)
 		}
 		version++
 		if version == 0 {
-			return api.KeyImportKey{}, invalid("database %q has used every key version", db)
+			return ImportedKey{}, invalid("database %q has used every key version", db)
 		}
 	}
 	now := time.Now().UTC()
 	b := &bundle.Bundle{DeploymentID: kw.DeploymentID(), Created: now, Databases: []bundle.Database{{
 		Name: d.db.Name, ID: d.db.ID, Keys: []bundle.Key{{Version: version, State: "active", Created: now, Key: key}},
 	}}}
-	rep, err := kw.ImportKeys(ctx, b, ImportOptions{Overwrite: overwrite})
-	var out api.KeyImportKey
+	rep, err := kw.importKeys(ctx, b, ImportOptions{Overwrite: overwrite})
+	var out ImportedKey
 	if len(rep.Databases) == 1 && len(rep.Databases[0].Keys) == 1 {
 		out = rep.Databases[0].Keys[0]
 	}
 	if out.Action == api.KeyConflict {
-		err = fmt.Errorf("keyward: %w: version %d of database %q holds another key than the one given (check value %s); "+
+		err = conflictf("keyward: version %d of database %q holds another key than the one given (check value %s); "+
 			"%d entries and %d attachments use it%s; nothing was changed: give --overwrite only if the given key is the one that opens them",
-			ErrConflict, version, db, out.CheckValue, out.Entries, out.Attachments, sampleNote(out.SampleOpens))
+			version, db, out.CheckValue, out.Entries, out.Attachments, sampleNote(out.SampleOpens))
 	}
 	return out, err
 }

@@ -52,7 +52,7 @@ func (k *Keyring) newDataKey(dbID string, version uint32, state store.KeyState) 
 	}
 	dek := secret.Random(crypt.KeySize)
 	defer dek.Wipe()
-	wrapped, err := crypt.WrapKey(root, dek, dekAD(k.meta.DeploymentID, dbID, version))
+	wrapped, err := wrapDEK(root, k.meta.DeploymentID, dbID, version, dek)
 	if err != nil {
 		return store.DataKey{}, err
 	}
@@ -220,10 +220,16 @@ func (k *Keyring) WrapDataKey(dbID string, version uint32, key *secret.Key) ([]b
 	if err != nil {
 		return nil, err
 	}
-	if key.Len() != crypt.KeySize {
-		return nil, fmt.Errorf("keyring: a data key has %d bytes, not %d", crypt.KeySize, key.Len())
+	return wrapDEK(root, k.meta.DeploymentID, dbID, version, key)
+}
+
+// wrapDEK wraps a data key under root, bound to its deployment, database
+// and version.
+func wrapDEK(root *secret.Key, deployment, dbID string, version uint32, key *secret.Key) ([]byte, error) {
+	if key == nil || key.Len() != crypt.KeySize {
+		return nil, fmt.Errorf("keyring: database %s key version %d: a data key has %d bytes", dbID, version, crypt.KeySize)
 	}
-	return crypt.WrapKey(root, key, dekAD(k.meta.DeploymentID, dbID, version))
+	return crypt.WrapKey(root, key, dekAD(deployment, dbID, version))
 }
 
 // Forget drops a cached data key version (its stored key was replaced) and

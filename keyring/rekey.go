@@ -2,7 +2,6 @@ package keyring
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/keyward/keyward/crypt"
@@ -47,21 +46,13 @@ func Rekey(ctx context.Context, st store.Store, specs []string, sources masterke
 	check.DeploymentID = m.DeploymentID
 	check.RecoveryKey = func(context.Context) (string, error) { return recoveryKey, nil }
 	for _, s := range slots {
-		got, err := unwrapSlot(ctx, s.Spec, s.Blob, m.DeploymentID, check)
-		if err == nil && !got.Equal(root) {
-			err = errors.New("unwraps a different root key")
-		}
-		got.Wipe()
-		if err != nil {
+		if err := slotOpens(ctx, s, root, m.DeploymentID, check); err != nil {
 			return "", fmt.Errorf("keyring: new slot %q does not unwrap what it just wrapped; nothing was changed: %w", s.Spec, err)
 		}
 	}
 	rewrapped := make([]store.RewrappedKey, len(keys))
 	for i, ck := range keys {
-		if ck.Key == nil || ck.Key.Len() != crypt.KeySize {
-			return "", fmt.Errorf("keyring: database %s key version %d: not a %d-byte key", ck.Stored.DatabaseID, ck.Stored.Version, crypt.KeySize)
-		}
-		w, err := crypt.WrapKey(root, ck.Key, dekAD(m.DeploymentID, ck.Stored.DatabaseID, ck.Stored.Version))
+		w, err := wrapDEK(root, m.DeploymentID, ck.Stored.DatabaseID, ck.Stored.Version, ck.Key)
 		if err != nil {
 			return "", err
 		}

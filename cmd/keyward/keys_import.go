@@ -189,9 +189,7 @@ func (a *app) readIdentities(name string) ([]age.Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity file %s: %v (want an age identity file, as made by age-keygen)", name, err)
 	}
-	if fi, err := os.Stat(name); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		fmt.Fprintf(a.stderr, "keyward: warning: identity file %s is readable by others; run chmod 600 %s\n", name, name)
-	}
+	a.warnIfShared("identity file", name)
 	return ids, nil
 }
 
@@ -305,10 +303,16 @@ func (a *app) rekey(s *settings, b *bundle.Bundle, specs []string) error {
 		specs = s.MasterKeys
 	}
 	res, err := keyward.ImportRekey(a.ctx, cfg, b, specs)
+	if res.RecoveryKey == "" {
+		return err // nothing was changed
+	}
+	// The new root key is stored: show the new recovery key whatever
+	// went wrong after that.
+	w := a.stdout
+	defer printRecoveryKey(w, res.RecoveryKey)
 	if err != nil {
 		return err
 	}
-	w := a.stdout
 	fmt.Fprintf(w, "re-keyed keyward in %s: a new root key, %d key version(s) wrapped under it\n", s.DataDir, res.Keys)
 	fmt.Fprintf(w, "deployment id: %s\n", res.DeploymentID)
 	fmt.Fprintln(w, "slots (every old slot was replaced; the old recovery key opens nothing now):")
@@ -319,6 +323,5 @@ func (a *app) rekey(s *settings, b *bundle.Bundle, specs []string) error {
 		fmt.Fprintf(w, "not imported (in the export, not in this store; `keyward keys import` adds them): %s\n", strings.Join(res.Ignored, ", "))
 	}
 	fmt.Fprintln(w)
-	printRecoveryKey(w, res.RecoveryKey)
 	return nil
 }

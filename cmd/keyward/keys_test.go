@@ -121,7 +121,13 @@ func TestKeysPassphraseExport(t *testing.T) {
 		t.Errorf("dry run of the passphrase export:\n%s%s", out, stderr)
 	}
 	c.env["EXPORT_PASS"] = "wrong"
-	c.fails(exitError, "the passphrase or identity does not open this export", "keys", "import", export, "--passphrase-env", "EXPORT_PASS")
+	before := c.dump()
+	for _, extra := range []string{"--dry-run", "--overwrite"} {
+		c.fails(exitError, "the passphrase or identity does not open this export", "keys", "import", export, "--passphrase-env", "EXPORT_PASS", extra)
+	}
+	if c.dump() != before {
+		t.Error("an import with the wrong passphrase changed the store")
+	}
 }
 
 // TestKeysImportBadExportChangesNothing: an export that is damaged,
