@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/api"
 	"github.com/keyward/keyward/bundle"
 	"github.com/keyward/keyward/secret"
@@ -26,20 +27,11 @@ on it: the API never hands out raw keys.`,
 		Example: `  keyward keys get app --version 2 > app-v2.key`,
 		Args:    exactArgs("DB"),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			s, err := a.localSettings(cmd)
+			kw, done, err := a.openLocked(cmd, "keys get")
 			if err != nil {
 				return err
 			}
-			release, err := a.lockDataDir(s, "keys get")
-			if err != nil {
-				return err
-			}
-			defer release()
-			kw, err := a.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer closeKW(kw, &err)
+			defer done(&err)
 			key, v, err := kw.GetDataKey(a.ctx, args[0], version)
 			if err != nil {
 				return err
@@ -78,8 +70,7 @@ history: prefer "-".`,
 		Example: `  keyward keys put app - --version 2 < app-v2.key`,
 		Args:    exactArgs("DB", "BASE64"),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			s, err := a.localSettings(cmd)
-			if err != nil {
+			if _, err := a.localSettings(cmd); err != nil {
 				return err
 			}
 			key, err := a.readRawKey(cmd, args[1])
@@ -87,16 +78,11 @@ history: prefer "-".`,
 				return err
 			}
 			defer key.Wipe()
-			release, err := a.lockDataDir(s, "keys put")
+			kw, done, err := a.openLocked(cmd, "keys put")
 			if err != nil {
 				return err
 			}
-			defer release()
-			kw, err := a.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer closeKW(kw, &err)
+			defer done(&err)
 			res, err := kw.PutDataKey(a.ctx, args[0], key, version, overwrite)
 			if err != nil {
 				return err
@@ -135,4 +121,22 @@ func (a *app) readRawKey(cmd *cobra.Command, arg string) (*secret.Key, error) {
 		return nil, usagef(cmd, "the data key must be 32 bytes in standard base64 (44 characters, as `keyward keys get` prints)")
 	}
 	return secret.FromBytes(raw), nil
+}
+
+// openLocked takes the data directory's server lock as holder, then opens
+// and unlocks the deployment; done closes it and releases the lock.
+func (a *app) openLocked(cmd *cobra.Command, holder string) (kw *keyward.Keyward, done func(*error), err error) {
+	s, err := a.localSettings(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	release, err := a.lockDataDir(s, holder)
+	if err != nil {
+		return nil, nil, err
+	}
+	if kw, err = a.open(cmd); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return kw, func(err *error) { closeKW(kw, err); release() }, nil
 }

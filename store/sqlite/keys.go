@@ -104,12 +104,7 @@ func (s *Store) ReplaceRootKey(ctx context.Context, slots []store.Slot, keys []s
 		if _, err := tx.ExecContext(ctx, "DELETE FROM slots"); err != nil {
 			return err
 		}
-		for _, sl := range slots {
-			if _, err := insertSlot(ctx, tx, sl, now); err != nil {
-				return err
-			}
-		}
-		return nil
+		return insertSlots(ctx, tx, slots, now)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: replace root key: %w", err)
