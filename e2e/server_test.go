@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward/api"
+	"github.com/keyward/keyward/internal/serverlock"
 )
 
 // TestServeInitPutGetRestart is the README's first minutes: serve on an
@@ -51,13 +52,14 @@ func TestServeInitPutGetRestart(t *testing.T) {
 }
 
 // fileSums hashes every file of the data dir, to prove nothing was written.
-// SQLite's shared-memory index (-shm) changes on every read and is skipped;
-// an empty write-ahead log counts as none.
+// SQLite's shared-memory index (-shm) changes on every read and is skipped,
+// and so is the server lock, which records the running server's pid; an
+// empty write-ahead log counts as none.
 func fileSums(t *testing.T, dir string) map[string][32]byte {
 	t.Helper()
 	sums := map[string][32]byte{}
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(p, "-shm") {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, "-shm") || d.Name() == serverlock.FileName {
 			return err
 		}
 		b, err := os.ReadFile(p)

@@ -60,6 +60,17 @@ func (c *dekCache) put(id dekID, d *DEK) *DEK {
 	return d
 }
 
+// forget evicts one DEK; it is wiped at the next sweep, like an idle one,
+// so a caller that fetched it just before keeps valid memory meanwhile.
+func (c *dekCache) forget(id dekID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d := c.deks[id]; d != nil {
+		delete(c.deks, id)
+		c.grave = append(c.grave, d)
+	}
+}
+
 func (c *dekCache) primaryVersion(db string) (uint32, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

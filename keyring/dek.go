@@ -52,7 +52,7 @@ func (k *Keyring) newDataKey(dbID string, version uint32, state store.KeyState) 
 	}
 	dek := secret.Random(crypt.KeySize)
 	defer dek.Wipe()
-	wrapped, err := crypt.WrapKey(root, dek, dekAD(k.meta.DeploymentID, dbID, version))
+	wrapped, err := wrapDEK(root, k.meta.DeploymentID, dbID, version, dek)
 	if err != nil {
 		return store.DataKey{}, err
 	}
@@ -198,4 +198,48 @@ func (k *Keyring) load(dk store.DataKey) (*DEK, error) {
 	}
 	d := &DEK{Version: dk.Version, AEAD: aead, key: key, used: dk.Encryptions, reserved: dk.Encryptions}
 	return k.cache.put(dekID{dk.DatabaseID, dk.Version}, d), nil
+}
+
+// UnwrapDataKey returns a copy of the raw key of a stored data key version,
+// for an export or a comparison. The caller owns it and must Wipe it.
+// ErrSealed while sealed; an error if the wrapped key does not open.
+func (k *Keyring) UnwrapDataKey(dk store.DataKey) (*secret.Key, error) {
+	root, err := k.rootKey()
+	if err != nil {
+		return nil, err
+	}
+	key, err := crypt.UnwrapKey(root, dk.Wrapped, dekAD(k.meta.DeploymentID, dk.DatabaseID, dk.Version))
+	if err != nil {
+		return nil, fmt.Errorf("keyring: data key %d of database %s does not unwrap (corrupted or tampered): %w", dk.Version, dk.DatabaseID, err)
+	}
+	return key, nil
+}
+
+// WrapDataKey wraps a raw data key (crypt.KeySize bytes) as version
+// `version` of database dbID, under the root key. It neither keeps nor
+// wipes key. ErrSealed while sealed.
+func (k *Keyring) WrapDataKey(dbID string, version uint32, key *secret.Key) ([]byte, error) {
+	root, err := k.rootKey()
+	if err != nil {
+		return nil, err
+	}
+	return wrapDEK(root, k.meta.DeploymentID, dbID, version, key)
+}
+
+// wrapDEK wraps a data key under root, bound to its deployment, database
+// and version.
+func wrapDEK(root *secret.Key, deployment, dbID string, version uint32, key *secret.Key) ([]byte, error) {
+	if key == nil || key.Len() != crypt.KeySize {
+		return nil, fmt.Errorf("keyring: database %s key version %d: a data key has %d bytes", dbID, version, crypt.KeySize)
+	}
+	return crypt.WrapKey(root, key, dekAD(deployment, dbID, version))
+}
+
+// Forget drops a cached data key version (its stored key was replaced or
+// destroyed) and what the cache remembers of the database's primary
+// version. The dropped key is wiped at the cache's next sweep, so a caller
+// that fetched it just before never holds wiped memory.
+func (k *Keyring) Forget(dbID string, version uint32) {
+	k.cache.forget(dekID{dbID, version})
+	k.cache.forgetPrimary(dbID)
 }

@@ -107,34 +107,46 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Keyring, error) {
 // shown to the user once and stored nowhere. The keyring is not returned:
 // Open and Unlock it like any other.
 func Init(ctx context.Context, st store.Store, specs []string, sources masterkey.Options) (recoveryKey string, err error) {
-	if len(specs) == 0 {
-		specs = []string{"auto"}
-	}
 	if _, err := st.Meta(ctx); err == nil {
 		return "", store.ErrAlreadyInitialized
 	}
 	id := make([]byte, 16)
 	randRead(id)
 	meta := store.Meta{DeploymentID: hex.EncodeToString(id), Created: time.Now().UTC()}
-	sources.DeploymentID = meta.DeploymentID
-
-	recoveryKey, err = masterkey.GenerateRecoveryKey()
-	if err != nil {
-		return "", err
-	}
-	rk := recoveryKey
-	sources.RecoveryKey = func(context.Context) (string, error) { return rk, nil }
 
 	root := secret.Random(crypt.KeySize)
 	defer root.Wipe()
+	slots, recoveryKey, err := newSlots(ctx, root, meta.DeploymentID, specs, sources)
+	if err != nil {
+		return "", err
+	}
+	if err := st.Init(ctx, meta, slots); err != nil {
+		return "", err
+	}
+	return recoveryKey, nil
+}
+
+// newSlots wraps root for each spec, in that order of priority, and for a
+// new recovery slot tried last. It returns the slots and the new recovery
+// key.
+func newSlots(ctx context.Context, root *secret.Key, deployment string, specs []string, sources masterkey.Options) ([]store.Slot, string, error) {
+	if len(specs) == 0 {
+		specs = []string{"auto"}
+	}
+	recoveryKey, err := masterkey.GenerateRecoveryKey()
+	if err != nil {
+		return nil, "", err
+	}
+	sources.DeploymentID = deployment
+	sources.RecoveryKey = func(context.Context) (string, error) { return recoveryKey, nil }
 	var slots []store.Slot
 	for i, spec := range slices.Concat(specs, []string{recoverySpec}) {
 		if spec == recoverySpec && i < len(specs) {
-			return "", fmt.Errorf("keyring: the recovery slot is made by init; leave it out of --master-key")
+			return nil, "", fmt.Errorf("keyring: a recovery slot is always made; leave it out of --master-key")
 		}
-		blob, err := wrapForSlot(ctx, spec, root, meta.DeploymentID, sources)
+		blob, err := wrapForSlot(ctx, spec, root, deployment, sources)
 		if err != nil {
-			return "", fmt.Errorf("keyring: slot %q: %w", spec, err)
+			return nil, "", fmt.Errorf("keyring: slot %q: %w", spec, err)
 		}
 		prio := (i + 1) * 10
 		if spec == recoverySpec {
@@ -142,10 +154,7 @@ func Init(ctx context.Context, st store.Store, specs []string, sources masterkey
 		}
 		slots = append(slots, store.Slot{Priority: prio, Spec: spec, Blob: blob})
 	}
-	if err := st.Init(ctx, meta, slots); err != nil {
-		return "", err
-	}
-	return recoveryKey, nil
+	return slots, recoveryKey, nil
 }
 
 // recoveryPriority puts the recovery slot after every ordinary slot.

@@ -51,20 +51,6 @@ func (k *Keyring) KeyCopy(ctx context.Context, dbID string, version uint32) (*se
 	return d.key.Clone(), nil
 }
 
-// Forget drops a data key version from the cache (after it was destroyed);
-// it is wiped at the cache's next sweep, so a caller that fetched it just
-// before never holds wiped memory.
-func (k *Keyring) Forget(dbID string, version uint32) {
-	c := k.cache
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	id := dekID{dbID, version}
-	if d := c.deks[id]; d != nil {
-		delete(c.deks, id)
-		c.grave = append(c.grave, d)
-	}
-}
-
 // Reserve counts n encryptions against a data key version in the store at
 // once (a re-encryption reserves a block before it encrypts; a crash can
 // only over-count) and returns the key. ErrKeyExhausted when the count

@@ -88,7 +88,12 @@ type Added struct {
 
 // slotOpens reports whether s unwraps to root with the keyring's sources.
 func (k *Keyring) slotOpens(ctx context.Context, s store.Slot, root *secret.Key) error {
-	got, err := unwrapSlot(ctx, s.Spec, s.Blob, k.meta.DeploymentID, k.opts.Sources)
+	return slotOpens(ctx, s, root, k.meta.DeploymentID, k.opts.Sources)
+}
+
+// slotOpens reports whether s unwraps to root with the sources src.
+func slotOpens(ctx context.Context, s store.Slot, root *secret.Key, deployment string, src masterkey.Options) error {
+	got, err := unwrapSlot(ctx, s.Spec, s.Blob, deployment, src)
 	if err != nil {
 		return err
 	}

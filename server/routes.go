@@ -73,6 +73,8 @@ func (s *Server) routeTable() []route {
 		{"POST", v1 + "/keys/jobs/{id}/resume", adminOnly, s.jobAction("resume")},
 		{"POST", v1 + "/keys/jobs/{id}/cancel", adminOnly, s.jobAction("cancel")},
 		{"POST", v1 + "/keys/{db}/versions/{version}/destroy", adminOnly, s.destroyKey},
+		{"POST", v1 + "/keys/export", adminOnly, s.exportKeys},
+		{"POST", v1 + "/keys/import", adminOnly, s.importKeys},
 		{"GET", "/metrics", anyToken, s.serveMetrics},
 	}
 }

@@ -55,6 +55,23 @@ type Store interface {
 	// does not. A key added as KeyPrimary demotes the previous primary to
 	// KeyActive in the same transaction.
 	AddDataKey(ctx context.Context, k DataKey) error
+	// ImportKeys applies imp in one transaction, all or nothing: it creates
+	// the databases of imp.Create, adds the versions of imp.Add (a KeyPrimary
+	// one demotes its database's primary, as AddDataKey does) and replaces
+	// the wrapped key of the versions of imp.Replace. Each created database
+	// needs exactly one KeyPrimary version among imp.Add. ErrExists if a
+	// created database's id or name is taken or an added version exists;
+	// ErrNotFound if an added version's database or a replaced version does
+	// not exist; ErrConflict if a replaced version's wrapped key is no longer
+	// its Old one. Nothing changes on any error.
+	ImportKeys(ctx context.Context, imp KeyImport) error
+	// ReplaceRootKey puts the data keys under a new root key in one
+	// transaction: it replaces every slot by slots (at least one) and the
+	// wrapped key of every data key version by the one in keys. keys must
+	// name each stored version exactly once, with the wrapped key it
+	// replaces as Old: otherwise (a version was added or changed meanwhile)
+	// ErrConflict, and nothing changes.
+	ReplaceRootKey(ctx context.Context, slots []Slot, keys []RewrappedKey) error
 	// ReserveEncryptions raises the reserved encryption count of a key
 	// version by n and returns the new total. Callers reserve before they
 	// encrypt, so a crash can only over-count. ErrNotFound.
@@ -244,6 +261,23 @@ type DataKey struct {
 	Wrapped     []byte
 	Created     time.Time
 	Encryptions uint64 // reserved encryption count (an upper bound)
+}
+
+// KeyImport is what ImportKeys applies: databases to create, data key
+// versions to add, and versions whose wrapped key is replaced.
+type KeyImport struct {
+	Create  []Database
+	Add     []DataKey
+	Replace []RewrappedKey
+}
+
+// RewrappedKey replaces the wrapped key of a data key version, whose state,
+// creation time and encryption count stay. The replacement is conditional:
+// it happens only while the stored wrapped key is still Old.
+type RewrappedKey struct {
+	DatabaseID string
+	Version    uint32
+	Old, New   []byte
 }
 
 // Entry is one stored record. Ciphertext holds the encrypted fields.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -94,7 +95,12 @@ tampered attachment prints nothing.`,
 					return err
 				}
 				defer r.Close()
-				return writeFileAtomic(output, r)
+				return writeFileAtomic(output, true, func(w io.Writer) error {
+					if _, err := io.Copy(w, r); err != nil {
+						return fmt.Errorf("%w; %s was not written", err, output)
+					}
+					return nil
+				})
 			}
 			// Authenticate every chunk before the first byte goes out, so
 			// a tampered attachment prints nothing at all: read it once
@@ -123,9 +129,12 @@ tampered attachment prints nothing.`,
 	return c
 }
 
-// writeFileAtomic copies r to a temporary file next to name and renames it
-// to name only when all of r was read without error.
-func writeFileAtomic(name string, r io.Reader) (err error) {
+// writeFileAtomic writes name through write: into a temporary file beside
+// it (mode 0600), synced and then renamed to name, and the directory synced
+// (best effort), so that name appears complete or not at all and a failure
+// leaves it as it was. With replace false an existing name is never
+// replaced, even one that appears meanwhile.
+func writeFileAtomic(name string, replace bool, write func(io.Writer) error) (err error) {
 	dir, base := filepath.Split(name)
 	if dir == "" {
 		dir = "."
@@ -135,16 +144,14 @@ func writeFileAtomic(name string, r io.Reader) (err error) {
 		return err
 	}
 	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
+		tmp.Close()
+		os.Remove(tmp.Name()) // gone already after a rename
 	}()
 	if err := tmp.Chmod(0o600); err != nil {
 		return err
 	}
-	if _, err := io.Copy(tmp, r); err != nil {
-		return fmt.Errorf("%w; %s was not written", err, name)
+	if err := write(tmp); err != nil {
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		return err
@@ -152,7 +159,34 @@ func writeFileAtomic(name string, r io.Reader) (err error) {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), name)
+	if err := placeFile(tmp.Name(), name, replace); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // not every OS or file system syncs a directory
+		d.Close()
+	}
+	return nil
+}
+
+// placeFile moves tmp to name. Without replace it links tmp to name, which
+// fails if name exists (where hard links are not possible, it checks and
+// renames).
+func placeFile(tmp, name string, replace bool) error {
+	if replace {
+		return os.Rename(tmp, name)
+	}
+	err := os.Link(tmp, name)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s exists: choose another file, or give --force to replace it", name)
+	}
+	if err == nil {
+		return os.Remove(tmp)
+	}
+	if _, serr := os.Lstat(name); serr == nil {
+		return fmt.Errorf("%s exists: choose another file, or give --force to replace it", name)
+	}
+	return os.Rename(tmp, name)
 }
 
 type attachmentJSON struct {

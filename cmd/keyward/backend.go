@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/api"
+	"github.com/keyward/keyward/bundle"
 )
 
 // backend is what the commands need from a deployment. Each command is
@@ -57,6 +58,13 @@ type backend interface {
 	DeleteToken(ctx context.Context, id string) error
 
 	keysBackend // rotate-root, verify, audit (keys_backend.go)
+	// ExportKeys writes an export of the keys of req.Databases (every
+	// database when empty) to w.
+	ExportKeys(ctx context.Context, w io.Writer, req exportRequest) (exportResult, error)
+	// ImportKeys imports an opened export (or with dryRun reports what it
+	// would do). A conflict without overwrite is an error that matches
+	// keyward.ErrConflict.
+	ImportKeys(ctx context.Context, b *bundle.Bundle, overwrite, dryRun bool) (api.KeyImportReport, error)
 
 	// Where names the backend in messages: the data directory or the
 	// server's URL.
@@ -70,6 +78,20 @@ type tokenRequest struct {
 	Role      keyward.Role
 	Databases []string
 	TTL       time.Duration // 0: never expires
+}
+
+// exportRequest is what `keys export` asks for: a passphrase or age
+// recipients (parsed already, so both backends get valid ones).
+type exportRequest struct {
+	Databases  []string
+	Passphrase string
+	Recipients []string // age public keys
+	Armor      bool
+}
+
+// exportResult says what an export holds.
+type exportResult struct {
+	Databases, Keys int
 }
 
 // openMode says how much unlocking a command needs from a local backend.

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -66,16 +67,7 @@ func (a *app) printInit(s *settings, res keyward.InitResult) {
 	fmt.Fprintf(w, "deployment id: %s\n", res.DeploymentID)
 	fmt.Fprintf(w, "slots: %s, recovery\n", strings.Join(s.MasterKeys, ", "))
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "**********************************************************************")
-	fmt.Fprintln(w, "  RECOVERY KEY: shown only now, stored nowhere")
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "recovery key: %s\n", res.RecoveryKey)
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "  Write it down and keep it offline (paper in a safe, a password")
-	fmt.Fprintln(w, "  manager on another machine). It unlocks this data when every other")
-	fmt.Fprintln(w, "  slot is lost: put it in a file and run")
-	fmt.Fprintln(w, "    keyward --recovery-key-file FILE status")
-	fmt.Fprintln(w, "**********************************************************************")
+	printRecoveryKey(w, res.RecoveryKey)
 	if res.AdminToken == "" {
 		return
 	}
@@ -88,5 +80,19 @@ func (a *app) printInit(s *settings, res keyward.InitResult) {
 	fmt.Fprintln(w, "  (chmod 600) for --token-file, make narrower tokens with")
 	fmt.Fprintln(w, "  `keyward token create --role writer --db NAME`, and revoke this one")
 	fmt.Fprintln(w, "  with `keyward token rm ID` (see `keyward token ls`) if you do not need it.")
+	fmt.Fprintln(w, "**********************************************************************")
+}
+
+// printRecoveryKey shows a new recovery key, once, with what to do with it.
+func printRecoveryKey(w io.Writer, rk string) {
+	fmt.Fprintln(w, "**********************************************************************")
+	fmt.Fprintln(w, "  RECOVERY KEY: shown only now, stored nowhere")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "recovery key: %s\n", rk)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "  Write it down and keep it offline (paper in a safe, a password")
+	fmt.Fprintln(w, "  manager on another machine). It unlocks this data when every other")
+	fmt.Fprintln(w, "  slot is lost: put it in a file and run")
+	fmt.Fprintln(w, "    keyward --recovery-key-file FILE status")
 	fmt.Fprintln(w, "**********************************************************************")
 }

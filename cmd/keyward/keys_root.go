@@ -12,8 +12,10 @@ import (
 
 // keysCmd is the `keys` group: every key operation.
 func (a *app) keysCmd() *cobra.Command {
-	cmds := append([]*cobra.Command{a.keysRotateRootCmd(), a.keysVerifyCmd()}, a.keysRegenCmds()...)
-	return a.group("keys", "Key operations: regenerate, jobs, destroy, rotate the root key, verify every ciphertext", cmds...)
+	cmds := []*cobra.Command{a.keysExportCmd(), a.keysImportCmd(), a.keysGetCmd(), a.keysPutCmd(),
+		a.keysRotateRootCmd(), a.keysVerifyCmd()}
+	cmds = append(cmds, a.keysRegenCmds()...)
+	return a.group("keys", "Key operations: export, import, get, put, regenerate, jobs, destroy, rotate the root key, verify", cmds...)
 }
 
 func (a *app) keysRotateRootCmd() *cobra.Command {

@@ -6,9 +6,16 @@ import (
 	"io"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/api"
+	"github.com/keyward/keyward/bundle"
 )
+
+// scryptWorkFactor, when set, replaces age's scrypt work factor (2^18) in
+// passphrase exports. Tests lower it; an import reads it from the file.
+var scryptWorkFactor int
 
 // localBackend is the data directory, opened by this process.
 type localBackend struct {
@@ -181,4 +188,31 @@ func (b *localBackend) Tokens(ctx context.Context) ([]keyward.Token, error) {
 
 func (b *localBackend) DeleteToken(ctx context.Context, id string) error {
 	return b.kw.DeleteToken(ctx, id)
+}
+
+func (b *localBackend) ExportKeys(ctx context.Context, w io.Writer, req exportRequest) (exportResult, error) {
+	var recipients []age.Recipient
+	if req.Passphrase != "" {
+		r, err := age.NewScryptRecipient(req.Passphrase)
+		if err != nil {
+			return exportResult{}, err
+		}
+		if scryptWorkFactor > 0 {
+			r.SetWorkFactor(scryptWorkFactor)
+		}
+		recipients = append(recipients, r)
+	}
+	for _, s := range req.Recipients {
+		r, err := parseRecipient(s)
+		if err != nil {
+			return exportResult{}, err
+		}
+		recipients = append(recipients, r)
+	}
+	sum, err := b.kw.ExportKeys(ctx, w, keyward.ExportOptions{Databases: req.Databases, Recipients: recipients, Armor: req.Armor})
+	return exportResult{Databases: len(sum.Databases), Keys: sum.Keys()}, err
+}
+
+func (b *localBackend) ImportKeys(ctx context.Context, bn *bundle.Bundle, overwrite, dryRun bool) (api.KeyImportReport, error) {
+	return b.kw.ImportKeys(ctx, bn, keyward.ImportOptions{Overwrite: overwrite, DryRun: dryRun})
 }

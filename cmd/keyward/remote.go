@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,8 +9,11 @@ import (
 	"net/http"
 	"strings"
 
+	"filippo.io/age/armor"
+
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/api"
+	"github.com/keyward/keyward/bundle"
 	"github.com/keyward/keyward/client"
 )
 
@@ -260,4 +264,28 @@ func (b *remoteBackend) Tokens(ctx context.Context) ([]keyward.Token, error) {
 
 func (b *remoteBackend) DeleteToken(ctx context.Context, id string) error {
 	return b.wrap(b.c.DeleteToken(ctx, id))
+}
+
+func (b *remoteBackend) ExportKeys(ctx context.Context, w io.Writer, req exportRequest) (exportResult, error) {
+	if req.Passphrase != "" {
+		return exportResult{}, errors.New("a keyward server exports only to age public keys (--recipient age1…), never with a passphrase: " +
+			"give --recipient, or make the passphrase export without --server where the data directory is")
+	}
+	exp, err := b.c.ExportKeys(ctx, api.KeyExportRequest{Databases: req.Databases, Recipients: req.Recipients})
+	if err != nil {
+		return exportResult{}, b.wrap(err)
+	}
+	res := exportResult{Databases: exp.Databases, Keys: exp.Keys}
+	if req.Armor {
+		_, err = w.Write(exp.File)
+		return res, err
+	}
+	// The server armors every export; --armor decides what is written.
+	_, err = io.Copy(w, armor.NewReader(bytes.NewReader(exp.File)))
+	return res, err
+}
+
+func (b *remoteBackend) ImportKeys(ctx context.Context, bn *bundle.Bundle, overwrite, dryRun bool) (api.KeyImportReport, error) {
+	rep, err := b.c.ImportBundle(ctx, bn, overwrite, dryRun)
+	return rep, b.wrap(err)
 }

@@ -72,8 +72,9 @@ exec_timeout, server, token, token_file, ca_cert), and the default.
 "keyward config" shows what is in effect.
 
 Client mode: with --server URL (or KEYWARD_ADDR), the data, token,
-maintenance, unlock and status commands go to that keyward server's HTTP
-API instead of the data directory, authenticated by the API token.
+maintenance, unlock, status and keys export/import commands go to that
+keyward server's HTTP API instead of the data directory, authenticated by
+the API token.
 
 Exit status: 0 success, 1 error, 2 wrong command line.`,
 		Args:          noArgsOrUnknown,

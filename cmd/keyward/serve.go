@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/serverlock"
 	"github.com/keyward/keyward/server"
 )
 
@@ -45,6 +46,11 @@ Without --tls-cert/--tls-key it serves plain HTTP, which it allows only on a
 loopback address unless --insecure-http is given. If no slot can unlock the
 keys, it still starts, sealed: data requests get 503 until an admin unlocks
 it (POST /v1/sys/unlock) with a passphrase or the recovery key.
+
+A server holds the lock file keyward.serve.lock in the data directory while
+it runs: a second server on the same data directory refuses to start, and
+so do "keys get", "keys put", "keys import --overwrite" and "keys import
+--rekey" (entry commands work beside a server).
 
 The listening address is printed on standard error ("listening on ..."),
 also when --listen asks for port 0. Logs go to standard error: text on a
@@ -101,6 +107,15 @@ func (a *app) serve(cmd *cobra.Command, f *serveFlags) (err error) {
 	if err != nil {
 		return usagef(cmd, "%v", err)
 	}
+	// One server per data directory, and none while keys get/put run on it.
+	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create the data directory: %w", err)
+	}
+	lock, err := serverlock.Acquire(s.DataDir, serverlock.Holder)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	adminToken, err := a.initIfEmpty(s)
 	if err != nil {
 		return err

@@ -134,9 +134,7 @@ func (a *app) readToken(s *settings) (string, error) {
 	if tok == "" {
 		return "", fmt.Errorf("token file %s is empty; it should hold the secret printed by `keyward token create`", s.TokenFile)
 	}
-	if fi, err := os.Stat(s.TokenFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		fmt.Fprintf(a.stderr, "keyward: warning: token file %s is readable by others; run chmod 600 %s\n", s.TokenFile, s.TokenFile)
-	}
+	a.warnIfShared("token file", s.TokenFile)
 	return tok, nil
 }
 
@@ -219,10 +217,16 @@ func (a *app) readRecoveryKey(path string) (string, error) {
 	if rk == "" {
 		return "", fmt.Errorf("recovery key file %s is empty; it should hold the recovery key printed by `keyward init`", path)
 	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		fmt.Fprintf(a.stderr, "keyward: warning: recovery key file %s is readable by others; run chmod 600 %s\n", path, path)
-	}
+	a.warnIfShared("recovery key file", path)
 	return rk, nil
+}
+
+// warnIfShared warns when a file holding a secret is open to group or
+// others.
+func (a *app) warnIfShared(what, path string) {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(a.stderr, "keyward: warning: %s %s is readable by others; run chmod 600 %s\n", what, path, path)
+	}
 }
 
 func fileExists(p string) bool {

@@ -74,25 +74,32 @@ each command unlocks the data directory on its own.`,
 
 // unlockSecret reads the one secret the unlock command was given.
 func (a *app) unlockSecret(passEnv, passFile, rkFile string) (pass, rk string, err error) {
-	switch {
-	case passEnv != "":
-		v, ok := a.getenv(passEnv)
-		if !ok || v == "" {
-			return "", "", fmt.Errorf("--passphrase-env: %s is not set; export the passphrase in it", passEnv)
-		}
-		return v, "", nil
-	case passFile != "":
-		b, err := os.ReadFile(passFile)
-		if err != nil {
-			return "", "", fmt.Errorf("passphrase file: %w", err)
-		}
-		defer clear(b)
-		line, _, _ := strings.Cut(string(b), "\n")
-		if line = trimNewline(line + "\n"); line == "" {
-			return "", "", fmt.Errorf("passphrase file %s is empty", passFile)
-		}
-		return line, "", nil
+	if passEnv != "" || passFile != "" {
+		pass, err = a.readPassphrase(passEnv, passFile)
+		return pass, "", err
 	}
 	rk, err = a.readRecoveryKey(rkFile)
 	return "", rk, err
+}
+
+// readPassphrase reads a passphrase from the environment variable passEnv,
+// or else from the first line of passFile.
+func (a *app) readPassphrase(passEnv, passFile string) (string, error) {
+	if passEnv != "" {
+		v, ok := a.getenv(passEnv)
+		if !ok || v == "" {
+			return "", fmt.Errorf("--passphrase-env: %s is not set; export the passphrase in it", passEnv)
+		}
+		return v, nil
+	}
+	b, err := os.ReadFile(passFile)
+	if err != nil {
+		return "", fmt.Errorf("passphrase file: %w", err)
+	}
+	defer clear(b)
+	line, _, _ := strings.Cut(string(b), "\n")
+	if line = trimNewline(line + "\n"); line == "" {
+		return "", fmt.Errorf("passphrase file %s is empty", passFile)
+	}
+	return line, nil
 }

@@ -28,16 +28,7 @@ func (s *Store) CreateDatabase(ctx context.Context, db store.Database, first sto
 	}
 	now := time.Now()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		c, err := creationTime(db.Created, now)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO databases (id, name, created) VALUES (?, ?, ?)",
-			db.ID, db.Name, nanos(c))
-		if isDuplicate(err) {
-			return store.ErrExists
-		}
-		if err != nil {
+		if err := insertDatabase(ctx, tx, db, now); err != nil {
 			return err
 		}
 		return insertDataKey(ctx, tx, first, now)
@@ -46,6 +37,21 @@ func (s *Store) CreateDatabase(ctx context.Context, db store.Database, first sto
 		return fmt.Errorf("sqlite: create database: %w", err)
 	}
 	return nil
+}
+
+// insertDatabase stores a database row. ErrExists if its id or name is
+// taken.
+func insertDatabase(ctx context.Context, tx *sql.Tx, db store.Database, now time.Time) error {
+	c, err := creationTime(db.Created, now)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, "INSERT INTO databases (id, name, created) VALUES (?, ?, ?)",
+		db.ID, db.Name, nanos(c))
+	if isDuplicate(err) {
+		return store.ErrExists
+	}
+	return err
 }
 
 const databaseColumns = "SELECT id, name, created FROM databases"

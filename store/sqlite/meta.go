@@ -50,12 +50,7 @@ func (s *Store) Init(ctx context.Context, m store.Meta, slots []store.Slot) erro
 		if err != nil {
 			return err
 		}
-		for _, sl := range slots {
-			if _, err := insertSlot(ctx, tx, sl, now); err != nil {
-				return err
-			}
-		}
-		return nil
+		return insertSlots(ctx, tx, slots, now)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: init: %w", err)
@@ -94,6 +89,15 @@ func (s *Store) AddSlot(ctx context.Context, sl store.Slot) (store.Slot, error) 
 		return store.Slot{}, fmt.Errorf("sqlite: add slot: %w", err)
 	}
 	return out, nil
+}
+
+func insertSlots(ctx context.Context, tx *sql.Tx, slots []store.Slot, now time.Time) error {
+	for _, sl := range slots {
+		if _, err := insertSlot(ctx, tx, sl, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func insertSlot(ctx context.Context, tx *sql.Tx, sl store.Slot, now time.Time) (store.Slot, error) {

@@ -62,6 +62,8 @@ var tests = []struct {
 	{"Databases", testDatabases},
 	{"DataKeys", testDataKeys},
 	{"ReserveEncryptions", testReserveEncryptions},
+	{"ImportKeys", testImportKeys},
+	{"ReplaceRootKey", testReplaceRootKey},
 	{"PutEntry", testPutEntry},
 	{"ListEntries", testListEntries},
 	{"Paginate", testPaginate},
