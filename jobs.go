@@ -13,6 +13,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/keyward/keyward/api"
+	"github.com/keyward/keyward/secret"
 	"github.com/keyward/keyward/store"
 )
 
@@ -45,6 +46,11 @@ type RegenerateOptions struct {
 	Recipients []age.Recipient
 	// NoBackup must be set to start without a Backup.
 	NoBackup bool
+	// PrimaryKeys, by database id, is key material to make the new primary
+	// version of those databases instead of a random key (keys import
+	// --reencrypt: the data ends up under the imported keys). The caller
+	// keeps and wipes the keys.
+	PrimaryKeys map[string]*secret.Key
 }
 
 // Default batch sizes of a regeneration.
@@ -166,7 +172,7 @@ func (kw *Keyward) regenerate(ctx context.Context, o RegenerateOptions) (*Job, e
 	}
 	var total int64
 	for _, db := range dbs {
-		sd, n, err := kw.switchPrimary(ctx, db)
+		sd, n, err := kw.switchPrimary(ctx, db, o.PrimaryKeys[db.ID])
 		if err != nil {
 			return nil, err
 		}
@@ -187,12 +193,17 @@ func (kw *Keyward) regenerate(ctx context.Context, o RegenerateOptions) (*Job, e
 
 // switchPrimary makes a new primary for db and returns its part of the
 // spec and how many rows are on the older versions.
-func (kw *Keyward) switchPrimary(ctx context.Context, db store.Database) (specDB, int64, error) {
+func (kw *Keyward) switchPrimary(ctx context.Context, db store.Database, key *secret.Key) (specDB, int64, error) {
 	keys, err := kw.st.DataKeys(ctx, db.ID)
 	if err != nil {
 		return specDB{}, 0, err
 	}
-	target, err := kw.kr.AddPrimary(ctx, db.ID)
+	var target uint32
+	if key != nil {
+		target, err = kw.kr.AddPrimaryKey(ctx, db.ID, key)
+	} else {
+		target, err = kw.kr.AddPrimary(ctx, db.ID)
+	}
 	if err != nil {
 		return specDB{}, 0, fmt.Errorf("keyward: regenerate %q: %w", db.Name, err)
 	}

@@ -3,6 +3,7 @@ package keyring
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/keyward/keyward/secret"
 	"github.com/keyward/keyward/store"
@@ -13,6 +14,20 @@ import (
 // active in the same transaction. This process writes with the new version
 // from now on; other processes pick it up within primaryTTL (PrimaryTTL).
 func (k *Keyring) AddPrimary(ctx context.Context, dbID string) (uint32, error) {
+	return k.addPrimary(ctx, dbID, nil)
+}
+
+// AddPrimaryKey is AddPrimary with the given key material (a copy is
+// wrapped; the caller keeps and wipes key) instead of a random key: to put
+// a database's data under a key imported from an export.
+func (k *Keyring) AddPrimaryKey(ctx context.Context, dbID string, key *secret.Key) (uint32, error) {
+	if key == nil {
+		return 0, fmt.Errorf("keyring: add primary data key: no key")
+	}
+	return k.addPrimary(ctx, dbID, key)
+}
+
+func (k *Keyring) addPrimary(ctx context.Context, dbID string, key *secret.Key) (uint32, error) {
 	defer k.HoldRoot()() // until the new key is stored: see RotateRoot
 	keys, err := k.st.DataKeys(ctx, dbID)
 	if err != nil {
@@ -25,7 +40,12 @@ func (k *Keyring) AddPrimary(ctx context.Context, dbID string) (uint32, error) {
 	if latest == 0 {
 		return 0, fmt.Errorf("%w: database %s has no data key", ErrNoKey, dbID)
 	}
-	dk, err := k.newDataKey(dbID, latest+1, store.KeyPrimary)
+	var dk store.DataKey
+	if key == nil {
+		dk, err = k.newDataKey(dbID, latest+1, store.KeyPrimary)
+	} else {
+		dk, err = k.wrapDataKey(dbID, latest+1, store.KeyPrimary, key)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -68,4 +88,17 @@ func (k *Keyring) Reserve(ctx context.Context, dbID string, version uint32, n ui
 		return nil, fmt.Errorf("%w: database %s key version %d", ErrKeyExhausted, dbID, version)
 	}
 	return d, nil
+}
+
+// wrapDataKey wraps given key material as a data key version.
+func (k *Keyring) wrapDataKey(dbID string, version uint32, state store.KeyState, key *secret.Key) (store.DataKey, error) {
+	root, err := k.rootKey()
+	if err != nil {
+		return store.DataKey{}, err
+	}
+	wrapped, err := wrapDEK(root, k.meta.DeploymentID, dbID, version, key)
+	if err != nil {
+		return store.DataKey{}, err
+	}
+	return store.DataKey{DatabaseID: dbID, Version: version, State: state, Wrapped: wrapped, Created: time.Now().UTC()}, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/api"
 	"github.com/keyward/keyward/bundle"
+	"github.com/keyward/keyward/secret"
 )
 
 type importFlags struct {
@@ -21,6 +23,7 @@ type importFlags struct {
 	overwrite, dryRun bool
 	rekey             bool
 	specs             []string
+	reencrypt, yes    bool
 }
 
 func (a *app) keysImportCmd() *cobra.Command {
@@ -60,6 +63,13 @@ recovery key open nothing afterwards. It works on the data directory only,
 refuses while a server runs on it, and refuses when a slot still unlocks
 (then add a slot with "keyward slot add").
 
+--reencrypt then puts the data under the imported keys: for each database
+of the export, the export's primary key (else its highest version) becomes
+a new primary version, and every entry and attachment is re-encrypted onto
+it by a regeneration job (as "keyward keys regenerate", resumable with
+"keyward keys jobs resume ID"). The versions the data was on stay in the
+store, retired, not destroyed. It works on the data directory only.
+
 --overwrite (without --dry-run) and --rekey work on the data directory only
 while no server runs on it: through a server, use --server.`,
 		Example: `  keyward keys import keys.age --identity backup-key.txt --dry-run
@@ -75,6 +85,8 @@ while no server runs on it: through a server, use --server.`,
 	fl.BoolVar(&f.overwrite, "overwrite", false, "replace stored keys that differ from the export's (their rows no longer open)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print what would change; change nothing")
 	fl.BoolVar(&f.rekey, "rekey", false, "give a deployment no slot unlocks a new root key and new slots (see above)")
+	fl.BoolVar(&f.reencrypt, "reencrypt", false, "make the export's keys primary and re-encrypt every entry and attachment onto them (see above)")
+	fl.BoolVar(&f.yes, "yes", false, "with --reencrypt: do not ask for confirmation")
 	fl.StringArrayVar(&f.specs, "master-key", nil, "with --rekey: provider `SPEC` of a new slot; repeat for several (default: the master_key setting, else auto)")
 	return c
 }
@@ -93,12 +105,14 @@ func (a *app) keysImport(cmd *cobra.Command, file string, f *importFlags) (err e
 		return usagef(cmd, "--master-key goes with --rekey")
 	case f.rekey && (f.overwrite || f.dryRun):
 		return usagef(cmd, "--rekey excludes --overwrite and --dry-run")
+	case f.reencrypt && (f.rekey || f.dryRun):
+		return usagef(cmd, "--reencrypt excludes --rekey and --dry-run (run a --dry-run first, without --reencrypt)")
 	}
 	s, err := a.settings(cmd)
 	if err != nil {
 		return err
 	}
-	if f.rekey {
+	if f.rekey || f.reencrypt {
 		if s, err = a.localSettings(cmd); err != nil {
 			return err
 		}
@@ -136,7 +150,46 @@ func (a *app) keysImport(cmd *cobra.Command, file string, f *importFlags) (err e
 	if err := writeImportReport(a.stdout, rep); err != nil {
 		return err
 	}
-	return a.importSummary(rep, be.Where())
+	if err := a.importSummary(rep, be.Where()); err != nil || !f.reencrypt {
+		return err
+	}
+	return a.reencryptImported(be, b, f.yes)
+}
+
+// reencryptImported starts and follows a regeneration whose new primary
+// keys are the export's primary keys.
+func (a *app) reencryptImported(be backend, b *bundle.Bundle, yes bool) error {
+	jb := be.(jobBackend)
+	keys := map[string]*secret.Key{}
+	var names []string
+	for _, db := range b.Databases {
+		var pick *bundle.Key
+		for i := range db.Keys {
+			k := &db.Keys[i]
+			if pick == nil || k.State == "primary" || (pick.State != "primary" && k.Version > pick.Version) {
+				pick = k
+			}
+		}
+		if pick != nil {
+			keys[db.ID], names = pick.Key, append(names, db.Name)
+		}
+	}
+	if len(names) == 0 {
+		return errors.New("the export holds no keys to re-encrypt onto")
+	}
+	counts, err := jb.CountRegenerate(a.ctx, names)
+	if err != nil {
+		return err
+	}
+	if err := a.confirm(yes, regenQuestion(counts, false)); err != nil {
+		return err
+	}
+	job, err := jb.Regenerate(a.ctx, keyward.RegenerateOptions{Databases: names, PrimaryKeys: keys, NoBackup: true})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "keyward: job %s started: re-encrypting onto the imported keys\n", job.ID)
+	return a.follow(jb, job.ID, job.Progress.Total)
 }
 
 // readExport opens and verifies the export with the secret the flags name,

@@ -256,3 +256,27 @@ func TestKeysThroughServer(t *testing.T) {
 		c.fails(exitError, "works on the data directory, not through a server", args...)
 	}
 }
+
+// keys import --reencrypt puts the data under the export's keys: the
+// export's primary key becomes a new primary version holding the same key
+// material, and every entry is re-encrypted onto it.
+func TestKeysImportReencrypt(t *testing.T) {
+	c, export, idFile := deployment(t)
+	c.fails(2, "--reencrypt excludes", "keys", "import", export, "--identity", idFile, "--reencrypt", "--dry-run")
+	c.fails(2, "--yes", "keys", "import", export, "--identity", idFile, "--reencrypt") // no terminal to ask on
+	c.mustRun("keys", "import", export, "--identity", idFile, "--reencrypt", "--yes")
+	v1 := strings.TrimSpace(c.mustRun("keys", "get", "app", "--version", "1"))
+	v2 := strings.TrimSpace(c.mustRun("keys", "get", "app", "--version", "2"))
+	if v1 == "" || v1 != v2 {
+		t.Fatalf("version 2 does not hold the imported (version 1) key material")
+	}
+	status := c.mustRun("status", "--json")
+	for _, want := range []string{`"version": 1,\s+"state": "retired"`, `"version": 2,\s+"state": "primary"[^}]*"entries": 2`} {
+		if !regexp.MustCompile(want).MatchString(status) {
+			t.Errorf("status does not match %s:\n%s", want, status)
+		}
+	}
+	if got := strings.TrimSpace(c.mustRun("get", "app", "a", "--field", "k")); got != "v" {
+		t.Errorf("entry a after re-encryption = %q", got)
+	}
+}
