@@ -202,24 +202,26 @@ func (k *Keyring) rewrapKeys(ctx context.Context, root, newRoot *secret.Key, rw 
 		return err
 	}
 	out.Databases = len(dbs)
+	names := make(map[string]string, len(dbs))
 	for _, db := range dbs {
-		keys, err := k.st.DataKeys(ctx, db.ID)
+		names[db.ID] = db.Name
+	}
+	keys, err := k.st.AllDataKeys(ctx) // one read, not one per database
+	if err != nil {
+		return err
+	}
+	for _, dk := range keys {
+		ad := dekAD(k.meta.DeploymentID, dk.DatabaseID, dk.Version)
+		key, err := crypt.UnwrapKey(root, dk.Wrapped, ad)
+		if err != nil {
+			return fmt.Errorf("keyring: the root key was not rotated (nothing changed): data key %d of database %q does not unwrap (corrupted or tampered; `keyward keys verify` lists what is damaged, `keyward keys import` restores a key from a backup): %w", dk.Version, names[dk.DatabaseID], err)
+		}
+		wrapped, err := crypt.WrapKey(newRoot, key, ad)
+		key.Wipe()
 		if err != nil {
 			return err
 		}
-		for _, dk := range keys {
-			ad := dekAD(k.meta.DeploymentID, dk.DatabaseID, dk.Version)
-			key, err := crypt.UnwrapKey(root, dk.Wrapped, ad)
-			if err != nil {
-				return fmt.Errorf("keyring: the root key was not rotated (nothing changed): data key %d of database %q does not unwrap (corrupted or tampered; `keyward keys verify` lists what is damaged, `keyward keys import` restores a key from a backup): %w", dk.Version, db.Name, err)
-			}
-			wrapped, err := crypt.WrapKey(newRoot, key, ad)
-			key.Wipe()
-			if err != nil {
-				return err
-			}
-			rw.Keys = append(rw.Keys, store.KeyBlob{DatabaseID: dk.DatabaseID, Version: dk.Version, Old: dk.Wrapped, New: wrapped})
-		}
+		rw.Keys = append(rw.Keys, store.KeyBlob{DatabaseID: dk.DatabaseID, Version: dk.Version, Old: dk.Wrapped, New: wrapped})
 	}
 	out.DataKeys = len(rw.Keys)
 	return nil

@@ -50,6 +50,9 @@ type Store interface {
 
 	// DataKeys returns the data keys of a database ordered by version.
 	DataKeys(ctx context.Context, dbID string) ([]DataKey, error)
+	// AllDataKeys returns the data keys of every database in one read,
+	// ordered by database id, then version (root key rotation).
+	AllDataKeys(ctx context.Context) ([]DataKey, error)
 	// AddDataKey stores a new version for a database. ErrExists if that
 	// version exists (then nothing changes), ErrNotFound if the database
 	// does not. A key added as KeyPrimary demotes the previous primary to

@@ -89,26 +89,37 @@ func (s *Store) Databases(ctx context.Context) ([]store.Database, error) {
 
 // DataKeys implements [store.Store].
 func (s *Store) DataKeys(ctx context.Context, dbID string) ([]store.DataKey, error) {
-	scan := func(sc scanner) (store.DataKey, error) {
-		var (
-			k              store.DataKey
-			state          string
-			created, count int64
-		)
-		if err := sc.Scan(&k.DatabaseID, &k.Version, &state, &k.Wrapped, &created, &count); err != nil {
-			return k, err
-		}
-		k.Created, k.Encryptions = fromNanos(created), uint64(count)
-		var err error
-		k.State, err = parseState(state)
-		return k, err
-	}
-	out, err := queryAll(ctx, s.read, scan, `SELECT database_id, version, state, wrapped, created, encryptions
-		FROM data_keys WHERE database_id = ? ORDER BY version`, dbID)
+	out, err := queryAll(ctx, s.read, scanDataKey, dataKeyColumns+` WHERE database_id = ? ORDER BY version`, dbID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: data keys: %w", err)
 	}
 	return out, nil
+}
+
+// AllDataKeys implements [store.Store].
+func (s *Store) AllDataKeys(ctx context.Context) ([]store.DataKey, error) {
+	out, err := queryAll(ctx, s.read, scanDataKey, dataKeyColumns+` ORDER BY database_id, version`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: data keys: %w", err)
+	}
+	return out, nil
+}
+
+const dataKeyColumns = "SELECT database_id, version, state, wrapped, created, encryptions FROM data_keys"
+
+func scanDataKey(sc scanner) (store.DataKey, error) {
+	var (
+		k              store.DataKey
+		state          string
+		created, count int64
+	)
+	if err := sc.Scan(&k.DatabaseID, &k.Version, &state, &k.Wrapped, &created, &count); err != nil {
+		return k, err
+	}
+	k.Created, k.Encryptions = fromNanos(created), uint64(count)
+	var err error
+	k.State, err = parseState(state)
+	return k, err
 }
 
 // AddDataKey implements [store.Store]. ErrNotFound if the database does not

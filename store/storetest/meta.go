@@ -220,3 +220,34 @@ func testReserveEncryptions(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+func testAllDataKeys(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if err := s.Init(ctx, store.Meta{DeploymentID: "d"}, []store.Slot{{Spec: "auto", Blob: []byte("b")}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.AllDataKeys(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("AllDataKeys() with no database = %v, %v; want none", got, err)
+	}
+	var want []store.DataKey
+	for _, id := range []string{"db-b", "db-a"} {
+		if err := s.CreateDatabase(ctx, store.Database{ID: id, Name: "n" + id}, store.DataKey{Version: 1, State: store.KeyPrimary, Wrapped: []byte(id + "1")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddDataKey(ctx, store.DataKey{DatabaseID: id, Version: 2, State: store.KeyPrimary, Wrapped: []byte(id + "2")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"db-a", "db-b"} {
+		keys, err := s.DataKeys(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, keys...)
+	}
+	got, err := s.AllDataKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "AllDataKeys()", got, want)
+}

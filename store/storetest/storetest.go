@@ -61,6 +61,7 @@ var tests = []struct {
 	{"Slots", testSlots},
 	{"Databases", testDatabases},
 	{"DataKeys", testDataKeys},
+	{"AllDataKeys", testAllDataKeys},
 	{"ReserveEncryptions", testReserveEncryptions},
 	{"ImportKeys", testImportKeys},
 	{"ReplaceRootKey", testReplaceRootKey},
