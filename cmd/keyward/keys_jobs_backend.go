@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"filippo.io/age"
 	"fmt"
 	"time"
 
@@ -67,13 +68,27 @@ func (b *remoteBackend) CountRegenerate(ctx context.Context, dbs []string) ([]ap
 	return d.Databases, b.wrap(err)
 }
 
-// Regenerate in client mode: the server writes no backup, and this build's
-// server has no key export endpoint yet, so a backup cannot be taken
-// through the API.
+// Regenerate in client mode: the server writes no backup, so the backup is
+// an export the server makes to the --recipient public keys (it never
+// exports with a passphrase), written here before the job starts.
 func (b *remoteBackend) Regenerate(ctx context.Context, o keyward.RegenerateOptions) (*api.Job, error) {
 	if !o.NoBackup {
-		return nil, fmt.Errorf("%w: in client mode the backup cannot be written yet (the server has no key export endpoint): "+
-			"run `keyward keys regenerate` on the server's data directory, or pass --no-backup after exporting the keys there", keyward.ErrInvalid)
+		var rs []string
+		for _, r := range o.Recipients {
+			x, ok := r.(*age.X25519Recipient)
+			if !ok {
+				return nil, fmt.Errorf("%w: in client mode the backup goes to age public keys (--recipient age1…): "+
+					"a keyward server never exports with a passphrase", keyward.ErrInvalid)
+			}
+			rs = append(rs, x.String())
+		}
+		exp, err := b.c.ExportKeys(ctx, api.KeyExportRequest{Databases: o.Databases, Recipients: rs})
+		if err != nil {
+			return nil, b.wrap(err)
+		}
+		if _, err := o.Backup.Write(exp.File); err != nil {
+			return nil, fmt.Errorf("backup: %w; nothing was started", err)
+		}
 	}
 	j, err := b.c.Regenerate(ctx, api.RegenerateRequest{Databases: o.Databases, Offline: o.Offline, Rate: o.Rate})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/bundle"
 	"github.com/keyward/keyward/internal/storedump"
 	"github.com/keyward/keyward/server"
 )
@@ -223,6 +224,9 @@ func TestKeysThroughServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	defer stopJobs()
+	srv.ResumeJobs(jobsCtx)
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 	c := newCLI(t)
@@ -255,6 +259,34 @@ func TestKeysThroughServer(t *testing.T) {
 	for _, args := range [][]string{{"keys", "get", "app"}, {"keys", "put", "app", "-"}, {"keys", "import", "x.age", "--identity", idFile, "--rekey"}} {
 		c.fails(exitError, "works on the data directory, not through a server", args...)
 	}
+
+	// regenerate through the server: the backup is the server's export to
+	// the recipient, written here before the job starts.
+	backup := filepath.Join(t.TempDir(), "backup.age")
+	c.fails(exitUsage, "public keys", "keys", "regenerate", "--backup", backup, "--passphrase-env", "P", "--yes")
+	c.mustRun("keys", "regenerate", "--backup", backup, "--recipient", recipient, "--yes")
+	f, err := os.Open(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	id, _ := age.ParseX25519Identity(strings.TrimSpace(string(mustReadFile(t, idFile))))
+	b, err := bundle.Read(f, []age.Identity{id})
+	if err != nil || len(b.Databases) != 1 || len(b.Databases[0].Keys) != 1 || b.Databases[0].Keys[0].Version != 1 {
+		t.Fatalf("the client-mode backup = %+v, %v; want app's key version 1", b, err)
+	}
+	if got := strings.TrimSpace(c.mustRun("get", "app", "a", "--field", "k")); got != "v" {
+		t.Errorf("entry a after regenerating through the server = %q", got)
+	}
+}
+
+func mustReadFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // keys import --reencrypt puts the data under the export's keys: the
