@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/keyward/keyward/bench/internal/report"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,11 +136,11 @@ func runEntries(rounds, count int, benchtime string) error {
 		if len(enc) == 0 || len(pt) == 0 {
 			return fmt.Errorf("%s: missing results (%d encrypted, %d pass-through)", op, len(enc), len(pt))
 		}
-		e, p := median(field(enc, nsOf)), median(field(pt, nsOf))
+		e, p := report.Median(field(enc, nsOf)), report.Median(field(pt, nsOf))
 		ratio := e / p
-		fmt.Printf("| %s | %.0f | %.0f | %.3f | ≤ %.2f | %s |\n", op, e, p, ratio, entriesGoal, yesNo(ratio <= entriesGoal))
+		fmt.Printf("| %s | %.0f | %.0f | %.3f | ≤ %.2f | %s |\n", op, e, p, ratio, entriesGoal, report.YesNo(ratio <= entriesGoal))
 		notes = append(notes, fmt.Sprintf("%s: encrypted %.0f B/op, %.0f allocs/op; pass-through %.0f B/op, %.0f allocs/op; ns/op range encrypted %.0f–%.0f, pass-through %.0f–%.0f",
-			op, median(field(enc, bOf)), median(field(enc, allocsOf)), median(field(pt, bOf)), median(field(pt, allocsOf)),
+			op, report.Median(field(enc, bOf)), report.Median(field(enc, allocsOf)), report.Median(field(pt, bOf)), report.Median(field(pt, allocsOf)),
 			slices.Min(field(enc, nsOf)), slices.Max(field(enc, nsOf)), slices.Min(field(pt, nsOf)), slices.Max(field(pt, nsOf))))
 	}
 	fmt.Println()

@@ -29,6 +29,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/keyward/keyward/bench/internal/report"
 	"os"
 	"runtime"
 	"slices"
@@ -70,7 +71,7 @@ func main() {
 			failed = true
 		}
 	}
-	fmt.Printf("\nfinished %s, load average %s\n", time.Now().UTC().Format(time.RFC3339), loadAvg())
+	fmt.Printf("\nfinished %s, load average %s\n", time.Now().UTC().Format(time.RFC3339), report.LoadAvg())
 	if failed {
 		os.Exit(1)
 	}
@@ -82,7 +83,7 @@ func printHeader() {
 	fmt.Printf("- command: `%s`\n", strings.Join(append([]string{"kwbench"}, os.Args[1:]...), " "))
 	fmt.Printf("- go: %s %s/%s, GOMAXPROCS %d\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
 	fmt.Printf("- cpu: %s, %d logical CPUs\n", cpuModel(), runtime.NumCPU())
-	fmt.Printf("- load average at start: %s\n", loadAvg())
+	fmt.Printf("- load average at start: %s\n", report.LoadAvg())
 }
 
 // cpuModel reads the CPU model and its AES extensions from /proc/cpuinfo.
@@ -117,20 +118,6 @@ func cpuModel() string {
 	return model
 }
 
-// loadAvg returns the first three fields of /proc/loadavg: other work on
-// the machine shows up there and in the figures.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 // parseSize reads a byte count such as 1GiB, 256MiB, 64KiB or 1000.
 func parseSize(s string) (int64, error) {
 	units := []struct {
@@ -153,27 +140,4 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q: size out of range", s)
 	}
 	return n * mult, nil
-}
-
-// median returns the median of xs (the mean of the middle two for an even
-// count), or 0 for none.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	m := len(s) / 2
-	if len(s)%2 == 1 {
-		return s[m]
-	}
-	return (s[m-1] + s[m]) / 2
-}
-
-// yesNo renders a goal check.
-func yesNo(ok bool) string {
-	if ok {
-		return "yes"
-	}
-	return "**no**"
 }

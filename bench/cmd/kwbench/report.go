@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/keyward/keyward/bench/internal/report"
 	"os"
 	"os/exec"
 	"slices"
@@ -45,9 +46,9 @@ func printAttachments(w *work, rounds int, res map[string][]sample) {
 		if rss >= attRSSGoalMiB {
 			missed = append(missed, "RSS")
 		}
-		met := yesNo(true)
+		met := report.YesNo(true)
 		if len(missed) > 0 {
-			met = yesNo(false) + " (" + strings.Join(missed, ", ") + ")"
+			met = report.YesNo(false) + " (" + strings.Join(missed, ", ") + ")"
 		}
 		fmt.Printf("| %s | %.0f | %.2f× | %.1f | ≥ %.1f× age, < %.0f MiB | %s |\n",
 			op.label, rate, ratio, rss, attThroughputGoal, attRSSGoalMiB, met)
@@ -75,7 +76,7 @@ func printAttachments(w *work, rounds int, res map[string][]sample) {
 			ratio = fmt.Sprintf("%.2f×", slices.Max(walls)/slices.Max(rates(res[op.ref], mb, wallOf)))
 		}
 		fmt.Printf("| %s | %.0f–%.0f | %s | %.2f | %.2f |\n", op.label, slices.Min(walls), slices.Max(walls), ratio,
-			median(durs(ss, userOf)), median(durs(ss, sysOf)))
+			report.Median(durs(ss, userOf)), report.Median(durs(ss, sysOf)))
 	}
 }
 
@@ -83,9 +84,9 @@ func printAttachments(w *work, rounds int, res map[string][]sample) {
 // reference (1 for age itself), and its peak RSS in MiB.
 func summary(op attOp, res map[string][]sample, mb float64) (rate, ratio, rss float64) {
 	ss := res[op.id]
-	rate, ratio, rss = median(rates(ss, mb, wallOf)), 1, peakMiB(ss)
+	rate, ratio, rss = report.Median(rates(ss, mb, wallOf)), 1, peakMiB(ss)
 	if !op.age {
-		ratio = median(pairRatios(res[op.ref], ss, wallOf))
+		ratio = report.Median(pairRatios(res[op.ref], ss, wallOf))
 	}
 	return rate, ratio, rss
 }

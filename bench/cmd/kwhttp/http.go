@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/keyward/keyward/bench/internal/report"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"time"
 )
 
@@ -87,7 +87,7 @@ func runHTTP(work, bin string, rounds int, d time.Duration, n int) error {
 		for _, r := range rs {
 			rps, p50, p99 = append(rps, r.rps), append(p50, float64(r.p50)), append(p99, float64(r.p99))
 		}
-		mr, m50, m99 := median(rps), time.Duration(median(p50)), time.Duration(median(p99))
+		mr, m50, m99 := report.Median(rps), time.Duration(report.Median(p50)), time.Duration(report.Median(p99))
 		ref, ok := reference[c.name]
 		refText, goal, ratio, met := "—", "—", "—", "—"
 		if ok {
@@ -99,37 +99,17 @@ func runHTTP(work, bin string, rounds int, d time.Duration, n int) error {
 				goal += fmt.Sprintf(", p99 < %s", ref.p99)
 				good = good && m99 < ref.p99
 			}
-			met = yesNo(good)
+			met = report.YesNo(good)
 		}
 		fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %s | %s |\n", c.name, mr, round(m50), round(m99), refText, ratio, goal, met)
 	}
 	return nil
 }
 
+// round shortens a latency for the table.
 func round(d time.Duration) time.Duration {
 	if d < time.Millisecond {
 		return d.Round(time.Microsecond)
 	}
 	return d.Round(10 * time.Microsecond)
-}
-
-func yesNo(ok bool) string {
-	if ok {
-		return "yes"
-	}
-	return "**no**"
-}
-
-// median returns the median of xs, or 0 for none.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	m := len(s) / 2
-	if len(s)%2 == 1 {
-		return s[m]
-	}
-	return (s[m-1] + s[m]) / 2
 }

@@ -23,6 +23,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/keyward/keyward/bench/internal/report"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,7 +60,7 @@ func main() {
 	fmt.Printf("# kwhttp %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Printf("- command: `%s`\n", strings.Join(append([]string{"kwhttp"}, os.Args[1:]...), " "))
 	fmt.Printf("- go: %s %s/%s, %d logical CPUs\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
-	fmt.Printf("- load average at start: %s\n", loadAvg())
+	fmt.Printf("- load average at start: %s\n", report.LoadAvg())
 	failed := false
 	if *only == "" || *only == "http" {
 		if err := runHTTP(work, bin, *rounds, *duration, *entries); err != nil {
@@ -73,7 +74,7 @@ func main() {
 			failed = true
 		}
 	}
-	fmt.Printf("\nfinished %s, load average %s\n", time.Now().UTC().Format(time.RFC3339), loadAvg())
+	fmt.Printf("\nfinished %s, load average %s\n", time.Now().UTC().Format(time.RFC3339), report.LoadAvg())
 	if failed {
 		os.Exit(1)
 	}
@@ -82,13 +83,4 @@ func main() {
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "kwhttp:", err)
 	os.Exit(1)
-}
-
-// loadAvg returns the first three fields of /proc/loadavg.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
 }

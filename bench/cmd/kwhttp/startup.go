@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/keyward/keyward/bench/internal/report"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,10 +75,10 @@ func runStartup(work, bin string, rounds, n int, cache string) error {
 	fmt.Println("| entries stored | start → healthy | goal | met? |")
 	fmt.Println("|---:|---:|---|---|")
 	for _, s := range stores {
-		m := time.Duration(median(times[s.name]))
+		m := time.Duration(report.Median(times[s.name]))
 		goal, met := "—", "—"
 		if s.name == "large" {
-			goal, met = fmt.Sprintf("≤ %s", startupGoal), yesNo(m <= startupGoal)
+			goal, met = fmt.Sprintf("≤ %s", startupGoal), report.YesNo(m <= startupGoal)
 		}
 		fmt.Printf("| %d | %s | %s | %s |\n", s.n, m.Round(time.Millisecond), goal, met)
 	}
