@@ -55,7 +55,7 @@ func (c *Client) Job(ctx context.Context, id string) (api.Job, error) {
 }
 
 // JobAction pauses, resumes (the server then runs it) or cancels a job:
-// action is "pause", "resume" or "cancel". ErrConflict if the job is not in
+// action is "pause", "resume" or "cancel". ErrExists (409 conflict) if the job is not in
 // a state that allows it.
 func (c *Client) JobAction(ctx context.Context, id, action string) (api.Job, error) {
 	var out api.Job
@@ -68,7 +68,7 @@ func (c *Client) JobAction(ctx context.Context, id, action string) (api.Job, err
 	return out, c.do(ctx, &request{method: http.MethodPost, path: api.Prefix + "/keys/jobs/" + url.PathEscape(id) + "/" + action}, &out)
 }
 
-// DestroyKey deletes a retired data key version of a database. ErrConflict
+// DestroyKey deletes a retired data key version of a database. ErrExists (409 conflict)
 // while it is primary, active or used.
 func (c *Client) DestroyKey(ctx context.Context, db string, version uint32) error {
 	path := fmt.Sprintf("%s/keys/%s/versions/%d/destroy", api.Prefix, url.PathEscape(db), version)

@@ -100,7 +100,7 @@ func (s *Server) regenerate(w http.ResponseWriter, r *http.Request, tok *keyward
 	job, err := s.kw.Regenerate(r.Context(), keyward.RegenerateOptions{Databases: req.Databases,
 		Offline: req.Offline, Rate: req.Rate, NoBackup: true})
 	if err != nil {
-		return err
+		return keyConflict(err)
 	}
 	s.log.Info("regeneration started", "job", job.ID, "token", tok.ID)
 	s.startJob(job.ID)
@@ -148,7 +148,7 @@ func (s *Server) jobAction(action string) handlerFunc {
 			j, err = s.kw.CancelJob(r.Context(), id)
 		}
 		if err != nil {
-			return err
+			return keyConflict(err)
 		}
 		s.log.Info("job "+action, "job", id, "token", tok.ID)
 		writeJSON(w, http.StatusOK, j)
@@ -163,7 +163,7 @@ func (s *Server) destroyKey(w http.ResponseWriter, r *http.Request, tok *keyward
 	}
 	db := r.PathValue("db")
 	if err := s.kw.DestroyKey(r.Context(), db, uint32(v)); err != nil {
-		return err
+		return keyConflict(err)
 	}
 	s.log.Info("data key destroyed", "database", db, "version", v, "token", tok.ID)
 	w.WriteHeader(http.StatusNoContent)
@@ -179,4 +179,15 @@ func (s *Server) resumeJobsAfterUnlock() {
 	if ctx != nil {
 		go s.ResumeJobs(ctx)
 	}
+}
+
+// keyConflict answers the library's ErrConflict of a key or job operation
+// with 409 conflict, as api/openapi.yaml documents for these routes (and
+// as rotate-root and import answer theirs); toAPIError would make it 412,
+// which is for entry revisions.
+func keyConflict(err error) error {
+	if errors.Is(err, keyward.ErrConflict) {
+		return errorf(http.StatusConflict, api.CodeConflict, "%s", err.Error())
+	}
+	return err
 }
