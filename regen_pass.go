@@ -16,45 +16,34 @@ import (
 
 // entryBatch re-encrypts the next batch of entries of sd that are below its
 // target, and commits them with the cursor. At the end of the entries it
-// moves on to the attachments.
+// moves on to the attachments. While a batch commits, the next one is read
+// and sealed (entryAhead): the commit is SQLite's work on the writer
+// connection, the read is on a reader connection and the sealing is CPU, so
+// they overlap.
 func (r *runner) entryBatch(ctx context.Context, sd specDB) error {
-	rows, err := r.kw.st.EntriesBelow(ctx, sd.ID, sd.Target, r.cur.After, r.spec.Batch)
-	if err != nil {
-		return err
+	b := r.takeAhead()
+	if b == nil {
+		b = r.prepareEntries(ctx, sd, r.cur.Pass, r.cur.DB, r.cur.After)
 	}
-	if len(rows) == 0 {
+	if b.err != nil {
+		return b.err
+	}
+	if b.rows == 0 {
 		cur := r.cur
 		cur.Phase, cur.After = 1, ""
 		return r.save(ctx, cur, r.counts)
 	}
-	if err := r.lim.wait(ctx, len(rows)); err != nil {
-		return err
-	}
-	dek, err := r.reserve(ctx, sd, len(rows))
-	if err != nil {
-		return err
-	}
-	d := &Database{kw: r.kw, db: store.Database{ID: sd.ID, Name: sd.Name}}
+	r.startAhead(ctx, sd, b.last)
 	counts := r.counts
 	counts.Failed = append([]string(nil), counts.Failed...)
-	rw := make([]store.EntryRewrite, 0, len(rows))
-	for _, e := range rows {
-		ct, err := r.reencryptEntry(ctx, d, e, dek)
-		if isUndecryptable(err) {
-			addFailed(&counts, e.ID)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		rw = append(rw, store.EntryRewrite{ID: e.ID, Revision: e.Revision, OldVersion: e.KeyVersion,
-			NewVersion: sd.Target, Ciphertext: ct})
+	for _, id := range b.failed {
+		addFailed(&counts, id)
 	}
 	cur := r.cur
-	cur.After = rows[len(rows)-1].ID
+	cur.After = b.last
 	var nextCur = cur
 	var nextCounts = counts
-	_, err = r.kw.st.RewriteEntries(ctx, r.lease, rw, func(applied []bool) store.JobProgress {
+	_, err := r.kw.st.RewriteEntries(ctx, r.lease, b.rw, func(applied []bool) store.JobProgress {
 		nextCur, nextCounts = cur, counts
 		for _, ok := range applied {
 			if ok {
@@ -67,11 +56,108 @@ func (r *runner) entryBatch(ctx context.Context, sd specDB) error {
 		return progressOf(nextCur, nextCounts)
 	})
 	if err != nil {
+		r.dropAhead()
 		return err
 	}
 	r.cur, r.counts = nextCur, nextCounts
-	r.report(sd.Name, "entries", len(rows))
+	r.report(sd.Name, "entries", b.rows)
 	return nil
+}
+
+// entryPrep is a batch of entries read and re-encrypted, not committed.
+type entryPrep struct {
+	pass, db int    // where the cursor was when it was read
+	after    string // the cursor's After it was read from
+	rows     int    // rows read
+	last     string // id of the last row read
+	rw       []store.EntryRewrite
+	failed   []string // ids of rows that do not decrypt
+	err      error
+}
+
+// entryAhead is the preparation of the next batch, running.
+type entryAhead struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	prep   *entryPrep
+}
+
+// prepareEntries reads the batch of sd after the id after and re-encrypts
+// it. It touches no state of r but the limiter and the reservations, which
+// only it uses while a preparation runs.
+func (r *runner) prepareEntries(ctx context.Context, sd specDB, pass, db int, after string) *entryPrep {
+	p := &entryPrep{pass: pass, db: db, after: after}
+	rows, err := r.kw.st.EntriesBelow(ctx, sd.ID, sd.Target, after, r.spec.Batch)
+	if err != nil || len(rows) == 0 {
+		p.err = err
+		return p
+	}
+	p.rows, p.last = len(rows), rows[len(rows)-1].ID
+	if p.err = r.lim.wait(ctx, len(rows)); p.err != nil {
+		return p
+	}
+	dek, err := r.reserve(ctx, sd, len(rows))
+	if err != nil {
+		p.err = err
+		return p
+	}
+	d := &Database{kw: r.kw, db: store.Database{ID: sd.ID, Name: sd.Name}}
+	p.rw = make([]store.EntryRewrite, 0, len(rows))
+	for _, e := range rows {
+		ct, err := r.reencryptEntry(ctx, d, e, dek)
+		if isUndecryptable(err) {
+			p.failed = append(p.failed, e.ID)
+			continue
+		}
+		if err != nil {
+			p.err = err
+			return p
+		}
+		p.rw = append(p.rw, store.EntryRewrite{ID: e.ID, Revision: e.Revision, OldVersion: e.KeyVersion,
+			NewVersion: sd.Target, Ciphertext: ct})
+	}
+	return p
+}
+
+// startAhead starts preparing the batch of sd after the id after, for the
+// cursor's current pass and database.
+func (r *runner) startAhead(ctx context.Context, sd specDB, after string) {
+	r.dropAhead()
+	actx, cancel := context.WithCancel(ctx)
+	a := &entryAhead{cancel: cancel, done: make(chan struct{})}
+	pass, db := r.cur.Pass, r.cur.DB
+	go func() {
+		defer close(a.done)
+		a.prep = r.prepareEntries(actx, sd, pass, db, after)
+	}()
+	r.ahead = a
+}
+
+// takeAhead waits for the batch being prepared and returns it if it starts
+// where the cursor is now; otherwise (or if none runs) nil.
+func (r *runner) takeAhead() *entryPrep {
+	a := r.ahead
+	if a == nil {
+		return nil
+	}
+	r.ahead = nil
+	<-a.done
+	a.cancel()
+	p := a.prep
+	if p.pass != r.cur.Pass || p.db != r.cur.DB || r.cur.Phase != 0 || p.after != r.cur.After {
+		return nil
+	}
+	return p
+}
+
+// dropAhead stops the batch being prepared, if any, and waits for it. Its
+// ciphertexts are dropped unwritten; its reservation stays counted.
+func (r *runner) dropAhead() {
+	if a := r.ahead; a != nil {
+		r.ahead = nil
+		a.cancel()
+		<-a.done
+	}
 }
 
 // reencryptEntry opens an entry's ciphertext with its version and seals it

@@ -70,6 +70,7 @@ type runner struct {
 	progress func(JobProgress)
 	lim      limiter
 	left     map[string]uint64 // encryptions reserved and unused, per database
+	ahead    *entryAhead       // the next batch of entries, being prepared
 }
 
 // RunJob runs a job in this process until it is done, fails, is paused or
@@ -178,6 +179,7 @@ func (r *runner) heartbeat(ctx context.Context, cancel context.CancelCauseFunc) 
 
 // run works until the job ends or stops.
 func (r *runner) run(ctx context.Context) error {
+	defer r.dropAhead()
 	for {
 		if err := r.check(ctx); err != nil {
 			return err
