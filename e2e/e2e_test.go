@@ -117,6 +117,19 @@ func freeAddr(t *testing.T) string {
 // (200, or 503 when sealed or in maintenance).
 func (e *env) serve(extra ...string) *server {
 	e.t.Helper()
+	return e.start(extra, func(addr string) bool {
+		resp, err := http.Get("http://" + addr + "/v1/sys/health")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+}
+
+// start runs `keyward serve --listen ADDR extra…` and waits until ready
+// says the server answers (or fails the test after 30 s).
+func (e *env) start(extra []string, ready func(addr string) bool) *server {
+	e.t.Helper()
 	s := &server{t: e.t, addr: freeAddr(e.t), done: make(chan error, 1)}
 	s.cmd = exec.Command(binary, append([]string{"serve", "--listen", s.addr}, extra...)...)
 	s.cmd.Env = e.environ()
@@ -134,19 +147,15 @@ func (e *env) serve(extra ...string) *server {
 			e.t.Logf("keyward serve output:\n%s", s.output())
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		select {
 		case err := <-s.done:
 			e.t.Fatalf("keyward serve exited early: %v\n%s", err, s.output())
 		default:
 		}
-		resp, err := http.Get("http://" + s.addr + "/v1/sys/health")
-		if err == nil {
-			resp.Body.Close()
+		if ready(s.addr) {
 			return s
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	e.t.Fatalf("keyward serve did not answer within 30 s:\n%s", s.output())
 	return nil

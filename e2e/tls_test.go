@@ -10,7 +10,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -134,34 +133,11 @@ func mustRead(t *testing.T, p string) string {
 // serveTLS is serve with a certificate; it waits for the TLS port.
 func (e *env) serveTLS(cert, key string) *server {
 	e.t.Helper()
-	s := &server{t: e.t, addr: freeAddr(e.t), done: make(chan error, 1)}
-	s.cmd = exec.Command(binary, "serve", "--listen", s.addr, "--tls-cert", cert, "--tls-key", key)
-	s.cmd.Env = e.environ()
-	s.cmd.Stdout, s.cmd.Stderr = s, s
-	if err := s.cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	go func() { s.done <- s.cmd.Wait() }()
-	e.t.Cleanup(func() {
-		if s.cmd.ProcessState == nil {
-			s.cmd.Process.Kill()
-			<-s.done
-		}
-		if e.t.Failed() {
-			e.t.Logf("keyward serve output:\n%s", s.output())
-		}
-	})
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		select {
-		case err := <-s.done:
-			e.t.Fatalf("keyward serve exited early: %v\n%s", err, s.output())
-		default:
-		}
-		if c, err := net.Dial("tcp", s.addr); err == nil {
+	return e.start([]string{"--tls-cert", cert, "--tls-key", key}, func(addr string) bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
 			c.Close()
-			return s
 		}
-	}
-	e.t.Fatalf("keyward serve did not listen within 30 s:\n%s", s.output())
-	return nil
+		return err == nil
+	})
 }
