@@ -221,7 +221,10 @@ func (s *Store) DestroyDataKey(ctx context.Context, dbID string, version uint32)
 }
 
 // keyStateAndUse reads a key version's state and how many entries and
-// attachments use it. ErrNotFound.
+// attachments use it, counting the rows themselves rather than trusting
+// entry_key_usage: it decides whether key material may be destroyed. It
+// scans the database's entries (no index holds key_version, see migration
+// 0006), which is acceptable for an operation that rare. ErrNotFound.
 func keyStateAndUse(ctx context.Context, q querier, dbID string, version uint32) (store.KeyState, int64, error) {
 	var text string
 	var used int64

@@ -1,13 +1,22 @@
 // Command kwregen measures key regeneration on SQLite: entries re-encrypted
 // per second online (while goroutines read entries with Database.Get) and
 // offline, each beside a plain rewrite of the same rows without crypto
-// (the same query, batch size and transaction pattern: read a batch by id,
-// write it back under compare-and-swap with the job's cursor) measured in
-// the same run. It prints a Markdown table for bench/README.md.
+// measured in the same run. It prints a Markdown table for bench/README.md.
+//
+// The plain rewrite goes through the same store calls, batch size and
+// transaction pattern as a regeneration (read a batch by id, write it back
+// under compare-and-swap with the job's cursor), writing each row's
+// ciphertext with every byte inverted, so that it has to write new bytes
+// as a regeneration does; a second sweep inverts them back, and the rate
+// counts both. (Writing back identical bytes is no baseline: SQLite then
+// leaves the page untouched and writes nothing; that rate is shown too.)
+// In the online mode the plain rewrite is measured twice: alone, which is
+// the baseline of the goal, and with the same readers as the
+// regeneration.
 //
 // Usage:
 //
-//	go run ./bench/cmd/kwregen [-n 1000000] [-readers 4] [-dir DIR]
+//	go run ./bench/cmd/kwregen [-n 1000000] [-readers 4] [-read-rate 5000] [-dir DIR] [-cpuprofile FILE]
 package main
 
 import (
@@ -19,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,16 +41,22 @@ import (
 
 func main() {
 	n := flag.Int("n", 1_000_000, "entries of 300 bytes")
-	readers := flag.Int("readers", 4, "goroutines reading during the online run")
+	readers := flag.Int("readers", 4, "goroutines reading during the online runs")
+	readRate := flag.Int("read-rate", 5000, "reads per second in the paced online run (0: leave it out)")
 	dir := flag.String("dir", "", "work directory (default: a new temp dir, removed at the end)")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the measured part (after the fill) to this file")
 	flag.Parse()
-	if err := run(*n, *readers, *dir); err != nil {
+	cpuProfile = *profile
+	if err := run(*n, *readers, *readRate, *dir); err != nil {
 		fmt.Fprintln(os.Stderr, "kwregen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, readers int, dir string) error {
+// cpuProfile is the -cpuprofile flag.
+var cpuProfile string
+
+func run(n, readers, readRate int, dir string) error {
 	ctx := context.Background()
 	if dir == "" {
 		d, err := os.MkdirTemp("", "kwregen")
@@ -73,58 +89,154 @@ func run(n, readers int, dir string) error {
 		return err
 	}
 	defer st.Close()
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	loads := []readLoad{{readers: readers}}
+	if readRate > 0 {
+		// Enough goroutines that each waits 4 ms or more between reads
+		// (shorter sleeps overshoot and the rate falls short).
+		loads = append(loads, readLoad{readers: max(readers, readRate/250), rate: readRate})
+	}
+	loads = append(loads, readLoad{offline: true})
 	type row struct {
-		mode         string
-		batch        int
-		regen, plain float64
-		moved        float64 // plain rewrite that also changes key_version
-		reads        float64
+		load                  readLoad
+		batch                 int
+		regen, plain, same    float64
+		plainWithReads        float64
+		plainReads, regenRead float64 // reads/s during the plain rewrite with reads and the regeneration
 	}
 	var rows []row
-	for _, offline := range []bool{false, true} {
-		batch := 500
-		if offline {
-			batch = 5000
+	alone := map[int][2]float64{} // batch size: plain rewrite alone, identical bytes
+	for _, load := range loads {
+		r := row{load: load, batch: 500}
+		if load.offline {
+			r.batch = 5000
 		}
-		plain, err := plainRewrite(ctx, st, db, batch, 0)
-		if err != nil {
+		if _, ok := alone[r.batch]; !ok {
+			plain, err := plainSweeps(ctx, st, db, r.batch)
+			if err != nil {
+				return err
+			}
+			same, err := plainRewrite(ctx, st, db, r.batch, false)
+			if err != nil {
+				return err
+			}
+			alone[r.batch] = [2]float64{plain, same}
+		}
+		r.plain, r.same = alone[r.batch][0], alone[r.batch][1]
+		var err error
+		if !load.offline {
+			stop := load.start(ctx, db, n)
+			r.plainWithReads, err = plainSweeps(ctx, st, db, r.batch)
+			r.plainReads = stop()
+			if err != nil {
+				return err
+			}
+		}
+		if r.regen, r.regenRead, err = regenerate(ctx, kw, db, n, load); err != nil {
 			return err
 		}
-		// There and back: the second sweep puts the versions back for the
-		// regeneration; the rate counts both.
-		there, err := plainRewrite(ctx, st, db, batch, versionShift)
-		if err != nil {
-			return err
-		}
-		back, err := plainRewrite(ctx, st, db, batch, -versionShift)
-		if err != nil {
-			return err
-		}
-		moved := 2 / (1/there + 1/back)
-		rate, reads, err := regenerate(ctx, kw, db, n, offline, readers)
-		if err != nil {
-			return err
-		}
-		mode := "online, " + fmt.Sprint(readers) + " readers"
-		if offline {
-			mode = "offline"
-		}
-		rows = append(rows, row{mode, batch, rate, plain, moved, reads})
+		rows = append(rows, r)
 	}
 	fmt.Printf("Key regeneration of %d 300-byte entries on SQLite (%s/%s, %d CPUs, %s)\n\n",
 		n, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), time.Now().Format("2006-01-02"))
-	fmt.Println("| mode | batch | regenerate (entries/s) | plain rewrite (entries/s) | ratio | plain rewrite changing key_version (entries/s) | ratio to it | reads/s during the run |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| mode | batch | regenerate (entries/s) | plain rewrite alone (entries/s) | ratio | plain rewrite with the same reads (entries/s) | ratio to it | reads/s: regeneration, plain | identical bytes (entries/s, no write) |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---|---:|")
 	for _, r := range rows {
-		reads := "—"
-		if r.reads > 0 {
-			reads = fmt.Sprintf("%.0f", r.reads)
+		with, ratio, reads := "—", "—", "—"
+		if !r.load.offline {
+			with = fmt.Sprintf("%.0f", r.plainWithReads)
+			ratio = fmt.Sprintf("%.2f×", r.regen/r.plainWithReads)
+			reads = fmt.Sprintf("%.0f, %.0f", r.regenRead, r.plainReads)
 		}
-		fmt.Printf("| %s | %d | %.0f | %.0f | %.2f× | %.0f | %.2f× | %s |\n", r.mode, r.batch, r.regen, r.plain, r.regen/r.plain,
-			r.moved, r.regen/r.moved, reads)
+		fmt.Printf("| %s | %d | %.0f | %.0f | %.2f× | %s | %s | %s | %.0f |\n", r.load, r.batch, r.regen, r.plain, r.regen/r.plain,
+			with, ratio, reads, r.same)
 	}
-	fmt.Printf("\ncommand: go run ./bench/cmd/kwregen -n %d -readers %d\n", n, readers)
+	fmt.Printf("\ncommand: go run ./bench/cmd/kwregen -n %d -readers %d -read-rate %d\n", n, readers, readRate)
 	return nil
+}
+
+// readLoad is the reading done during an online run: readers goroutines
+// calling Database.Get on random entries, as fast as they can (rate 0) or
+// together at rate reads per second.
+type readLoad struct {
+	offline bool
+	readers int
+	rate    int
+}
+
+func (l readLoad) String() string {
+	switch {
+	case l.offline:
+		return "offline"
+	case l.rate > 0:
+		return fmt.Sprintf("online, %d readers at %d reads/s in all", l.readers, l.rate)
+	default:
+		return fmt.Sprintf("online, %d readers as fast as they go", l.readers)
+	}
+}
+
+// plainSweeps runs the plain rewrite twice (bytes inverted, then back) and
+// returns the rate over both.
+func plainSweeps(ctx context.Context, st *sqlite.Store, db *keyward.Database, batch int) (float64, error) {
+	there, err := plainRewrite(ctx, st, db, batch, true)
+	if err != nil {
+		return 0, err
+	}
+	back, err := plainRewrite(ctx, st, db, batch, true)
+	if err != nil {
+		return 0, err
+	}
+	return 2 / (1/there + 1/back), nil
+}
+
+// start starts the reads until the returned function is called; it
+// returns the reads per second. A read counts whether or not it decrypted:
+// during the plain rewrite the ciphertext is inverted, and the read does
+// the same work up to the failed authentication. Paced readers each wait
+// for their next slot (readers/rate apart), skipping slots they missed.
+func (l readLoad) start(ctx context.Context, db *keyward.Database, n int) (stop func() float64) {
+	var halt atomic.Bool
+	var reads atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for r := range l.readers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(r), 7))
+			var every time.Duration
+			if l.rate > 0 {
+				every = time.Duration(float64(time.Second) * float64(l.readers) / float64(l.rate))
+			}
+			next := start.Add(every * time.Duration(r) / time.Duration(l.readers))
+			for !halt.Load() {
+				if every > 0 {
+					if d := time.Until(next); d > 0 {
+						time.Sleep(d)
+					}
+					next = next.Add(every)
+					if late := time.Since(next); late > every {
+						next = next.Add(late.Truncate(every)) // skip missed slots
+					}
+				}
+				_, _ = db.Get(ctx, path(rng.IntN(n)))
+				reads.Add(1)
+			}
+		})
+	}
+	return func() float64 {
+		halt.Store(true)
+		wg.Wait()
+		return float64(reads.Load()) / time.Since(start).Seconds()
+	}
 }
 
 func path(i int) string { return fmt.Sprintf("bench/%07d", i) }
@@ -151,18 +263,12 @@ func fill(ctx context.Context, db *keyward.Database, n int) error {
 	return nil
 }
 
-// versionShift moves key versions out of the way of real ones in the plain
-// rewrite that changes key_version.
-const versionShift = 1 << 20
-
-// plainRewrite rewrites every entry of db with its own ciphertext through
-// the same store calls a regeneration makes, without opening or sealing
-// anything. With shift 0 each row keeps its key version, which a
-// regeneration cannot do; otherwise each row's key version moves by shift,
-// so the entries_key_version index entry of every row changes as in a
-// regeneration (the ciphertext no longer matches its version until a sweep
-// with -shift puts it back).
-func plainRewrite(ctx context.Context, st *sqlite.Store, db *keyward.Database, batch int, shift int64) (float64, error) {
+// plainRewrite rewrites every entry of db through the same store calls a
+// regeneration makes, without opening or sealing anything. With invert,
+// every byte of each row's ciphertext is inverted, so the row really
+// changes (a second call puts it back); otherwise the row is written back
+// as it is, which SQLite turns into no write at all. Key versions stay.
+func plainRewrite(ctx context.Context, st *sqlite.Store, db *keyward.Database, batch int, invert bool) (float64, error) {
 	dbID, err := st.Database(ctx, db.Name())
 	if err != nil {
 		return 0, err
@@ -186,14 +292,25 @@ func plainRewrite(ctx context.Context, st *sqlite.Store, db *keyward.Database, b
 		}
 		rw := make([]store.EntryRewrite, len(rows))
 		for i, e := range rows {
-			rw[i] = store.EntryRewrite{ID: e.ID, Revision: e.Revision, OldVersion: e.KeyVersion, NewVersion: uint32(int64(e.KeyVersion) + shift), Ciphertext: e.Ciphertext}
+			if invert {
+				for k := range e.Ciphertext {
+					e.Ciphertext[k] ^= 0xff
+				}
+			}
+			rw[i] = store.EntryRewrite{ID: e.ID, Revision: e.Revision, OldVersion: e.KeyVersion, NewVersion: e.KeyVersion, Ciphertext: e.Ciphertext}
 		}
 		after = rows[len(rows)-1].ID
 		cursor := fmt.Sprintf(`{"after":%q}`, after)
-		if _, err := st.RewriteEntries(ctx, l, rw, func([]bool) store.JobProgress {
+		applied, err := st.RewriteEntries(ctx, l, rw, func([]bool) store.JobProgress {
 			return store.JobProgress{Cursor: cursor, Counts: fmt.Sprintf(`{"done":%d}`, done+len(rows))}
-		}); err != nil {
+		})
+		if err != nil {
 			return 0, err
+		}
+		for _, ok := range applied {
+			if !ok {
+				return 0, fmt.Errorf("plain rewrite: a row changed under it (nothing else writes here)")
+			}
 		}
 		done += len(rows)
 	}
@@ -204,26 +321,18 @@ func plainRewrite(ctx context.Context, st *sqlite.Store, db *keyward.Database, b
 // regenerate runs a regeneration and returns the entries re-encrypted per
 // second in its first pass (the settling wait and verifying pass after it
 // are not counted) and the reads per second done meanwhile.
-func regenerate(ctx context.Context, kw *keyward.Keyward, db *keyward.Database, n int, offline bool, readers int) (float64, float64, error) {
-	job, err := kw.Regenerate(ctx, keyward.RegenerateOptions{NoBackup: true, Offline: offline})
+func regenerate(ctx context.Context, kw *keyward.Keyward, db *keyward.Database, n int, load readLoad) (float64, float64, error) {
+	job, err := kw.Regenerate(ctx, keyward.RegenerateOptions{NoBackup: true, Offline: load.offline})
 	if err != nil {
 		return 0, 0, err
 	}
-	var stop atomic.Bool
-	var reads atomic.Int64
-	var wg sync.WaitGroup
-	if !offline {
-		for r := range readers {
-			wg.Go(func() {
-				rng := rand.New(rand.NewPCG(uint64(r), 7))
-				for !stop.Load() {
-					if _, err := db.Get(ctx, path(rng.IntN(n))); err == nil {
-						reads.Add(1)
-					}
-				}
-			})
-		}
+	stop := func() float64 { return 0 }
+	if !load.offline {
+		stop = load.start(ctx, db, n)
 	}
+	var once sync.Once
+	var readRate float64
+	stopOnce := func() { once.Do(func() { readRate = stop() }) }
 	start := time.Now()
 	var firstPass time.Duration
 	var doneEntries int64
@@ -231,15 +340,14 @@ func regenerate(ctx context.Context, kw *keyward.Keyward, db *keyward.Database, 
 		if p.Pass == 0 && p.Phase == "entries" {
 			firstPass, doneEntries = time.Since(start), p.Done
 			if p.Done >= int64(n) {
-				stop.Store(true)
+				stopOnce()
 			}
 		}
 	})
-	stop.Store(true)
-	wg.Wait()
+	stopOnce()
 	if err != nil {
 		return 0, 0, err
 	}
-	fmt.Fprintf(os.Stderr, "kwregen: regenerate offline=%v: %d entries in %v\n", offline, doneEntries, firstPass.Round(time.Millisecond))
-	return float64(doneEntries) / firstPass.Seconds(), float64(reads.Load()) / firstPass.Seconds(), nil
+	fmt.Fprintf(os.Stderr, "kwregen: regenerate, %s: %d entries in %v\n", load, doneEntries, firstPass.Round(time.Millisecond))
+	return float64(doneEntries) / firstPass.Seconds(), readRate, nil
 }
