@@ -66,7 +66,7 @@ never content). The summary goes to standard output.`,
 	fl.StringVar(&f.passEnv, "passphrase-env", "", "encrypt the backup with the passphrase in environment variable `VAR`")
 	fl.StringVar(&f.passFile, "passphrase-file", "", "encrypt the backup with the passphrase in `FILE` (first line)")
 	fl.StringArrayVar(&f.recipients, "recipient", nil, "encrypt the backup to age `RECIPIENT` (age1…; repeat)")
-	fl.BoolVar(&f.noBackup, "no-backup", false, "start without a backup (keep an export from `keyward keys export`)")
+	fl.BoolVar(&f.noBackup, "no-backup", false, "start without a backup (keep an export from keyward keys export)")
 	fl.BoolVar(&f.offline, "offline", false, "switch maintenance on while it runs and rewrite in bigger batches")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "count what would be re-encrypted; change nothing")
 	fl.BoolVarP(&f.yes, "yes", "y", false, "do not ask for confirmation")
