@@ -51,12 +51,16 @@ func (kw *Keyward) CreateDatabase(ctx context.Context, name string) (*Database, 
 		return nil, err
 	}
 	db := store.Database{ID: newID(), Name: name, Created: time.Now().UTC()}
-	defer kw.kr.HoldRoot()() // until the key is stored: see RotateRoot
-	dk, err := kw.kr.NewDatabaseKey(ctx, db.ID)
+	// The root key is held until the key is stored (see RotateRoot), and
+	// the key is wrapped again if another process rotated it.
+	err := kw.kr.WithRoot(ctx, func() error {
+		dk, err := kw.kr.NewDatabaseKey(ctx, db.ID)
+		if err != nil {
+			return err
+		}
+		return kw.st.CreateDatabase(ctx, db, dk)
+	})
 	if err != nil {
-		return nil, err
-	}
-	if err := kw.st.CreateDatabase(ctx, db, dk); err != nil {
 		return nil, fmt.Errorf("keyward: create database %q: %w", name, err)
 	}
 	return &Database{kw: kw, db: db}, nil

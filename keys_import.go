@@ -1,6 +1,7 @@
 package keyward
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -305,27 +306,20 @@ func conflictf(format string, args ...any) error {
 	return &keyConflictError{msg: fmt.Sprintf(format, args...)}
 }
 
-// applyImport wraps the planned keys under the root key and stores them.
+// applyImport wraps the planned keys under the root key and stores them
+// (again, under the new root key, if another process rotated it meanwhile).
 func (kw *Keyward) applyImport(ctx context.Context, p *importPlan) error {
-	imp := store.KeyImport{Create: p.create}
-	for _, k := range p.add {
-		w, err := kw.kr.WrapDataKey(k.dbID, k.version, k.key)
-		if err != nil {
-			return err
-		}
-		imp.Add = append(imp.Add, store.DataKey{DatabaseID: k.dbID, Version: k.version, State: k.state, Wrapped: w, Created: k.created})
-	}
-	for _, k := range p.replace {
-		w, err := kw.kr.WrapDataKey(k.dbID, k.version, k.key)
-		if err != nil {
-			return err
-		}
-		imp.Replace = append(imp.Replace, store.RewrappedKey{DatabaseID: k.dbID, Version: k.version, Old: k.old, New: w})
-	}
-	if len(imp.Create)+len(imp.Add)+len(imp.Replace) == 0 {
+	if len(p.create)+len(p.add)+len(p.replace) == 0 {
 		return nil
 	}
-	if err := kw.st.ImportKeys(ctx, imp); err != nil {
+	err := kw.kr.WithRoot(ctx, func() error {
+		imp, err := kw.wrapImport(p)
+		if err != nil {
+			return err
+		}
+		return kw.st.ImportKeys(ctx, imp)
+	})
+	if err != nil {
 		if errors.Is(err, store.ErrExists) || errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("keyward: import keys: the stored keys changed while the import was prepared (%v); nothing was imported: run it again", err)
 		}
@@ -335,4 +329,33 @@ func (kw *Keyward) applyImport(ctx context.Context, p *importPlan) error {
 		kw.kr.Forget(k.dbID, k.version)
 	}
 	return nil
+}
+
+// wrapImport wraps the planned keys under the root key, with its check
+// value (the caller holds the root key: see Keyring.WithRoot).
+func (kw *Keyward) wrapImport(p *importPlan) (store.KeyImport, error) {
+	imp := store.KeyImport{Create: p.create}
+	wrap := func(k plannedKey) ([]byte, error) {
+		w, check, err := kw.kr.WrapDataKey(k.dbID, k.version, k.key)
+		if err == nil && imp.Root != nil && !bytes.Equal(imp.Root, check) {
+			err = errors.New("keyward: import keys: the root key changed while the keys were wrapped")
+		}
+		imp.Root = check
+		return w, err
+	}
+	for _, k := range p.add {
+		w, err := wrap(k)
+		if err != nil {
+			return store.KeyImport{}, err
+		}
+		imp.Add = append(imp.Add, store.DataKey{DatabaseID: k.dbID, Version: k.version, State: k.state, Wrapped: w, Created: k.created})
+	}
+	for _, k := range p.replace {
+		w, err := wrap(k)
+		if err != nil {
+			return store.KeyImport{}, err
+		}
+		imp.Replace = append(imp.Replace, store.RewrappedKey{DatabaseID: k.dbID, Version: k.version, Old: k.old, New: w})
+	}
+	return imp, nil
 }

@@ -1,13 +1,13 @@
 package keyring
 
 import (
+	"bytes"
 	"context"
 	"crypto/cipher"
 	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/keyward/keyward/crypt"
 	"github.com/keyward/keyward/secret"
@@ -46,17 +46,9 @@ func (k *Keyring) NewDatabaseKey(ctx context.Context, dbID string) (store.DataKe
 }
 
 func (k *Keyring) newDataKey(dbID string, version uint32, state store.KeyState) (store.DataKey, error) {
-	root, err := k.rootKey()
-	if err != nil {
-		return store.DataKey{}, err
-	}
 	dek := secret.Random(crypt.KeySize)
 	defer dek.Wipe()
-	wrapped, err := wrapDEK(root, k.meta.DeploymentID, dbID, version, dek)
-	if err != nil {
-		return store.DataKey{}, err
-	}
-	return store.DataKey{DatabaseID: dbID, Version: version, State: state, Wrapped: wrapped, Created: time.Now().UTC()}, nil
+	return k.wrapDataKey(dbID, version, state, dek)
 }
 
 // Version returns the DEK of one version, for decrypting.
@@ -65,16 +57,11 @@ func (k *Keyring) Version(ctx context.Context, dbID string, version uint32) (*DE
 	if d := k.cache.get(dekID{dbID, version}); d != nil {
 		return d, nil
 	}
-	keys, err := k.st.DataKeys(ctx, dbID)
+	dk, err := k.storedKey(ctx, dbID, version)
 	if err != nil {
 		return nil, err
 	}
-	for _, dk := range keys {
-		if dk.Version == version {
-			return k.load(dk)
-		}
-	}
-	return nil, fmt.Errorf("%w: database %s has no key version %d", ErrNoKey, dbID, version)
+	return k.load(ctx, dk)
 }
 
 // Encrypter returns the primary DEK of a database after counting one
@@ -132,7 +119,10 @@ func (k *Keyring) count(ctx context.Context, dbID string, d *DEK) (bool, error) 
 // rotate makes a new primary version after old, unless another writer has
 // done so already.
 func (k *Keyring) rotate(ctx context.Context, dbID string, old uint32) error {
-	defer k.HoldRoot()()
+	return k.WithRoot(ctx, func() error { return k.rotateHeld(ctx, dbID, old) })
+}
+
+func (k *Keyring) rotateHeld(ctx context.Context, dbID string, old uint32) error {
 	keys, err := k.st.DataKeys(ctx, dbID)
 	if err != nil {
 		return err
@@ -150,7 +140,7 @@ func (k *Keyring) rotate(ctx context.Context, dbID string, old uint32) error {
 		return err
 	}
 	if err := k.st.AddDataKey(ctx, dk); err != nil && !errors.Is(err, store.ErrExists) {
-		return fmt.Errorf("keyring: rotate data key: %w", err)
+		return fmt.Errorf("keyring: add a data key version: %w", err)
 	}
 	k.cache.forgetPrimary(dbID)
 	return nil
@@ -169,7 +159,7 @@ func (k *Keyring) primary(ctx context.Context, dbID string) (*DEK, error) {
 	}
 	for _, dk := range keys {
 		if dk.State == store.KeyPrimary {
-			d, err := k.load(dk)
+			d, err := k.load(ctx, dk)
 			if err != nil {
 				return nil, err
 			}
@@ -180,16 +170,24 @@ func (k *Keyring) primary(ctx context.Context, dbID string) (*DEK, error) {
 	return nil, fmt.Errorf("%w: database %s has no primary key", ErrNoKey, dbID)
 }
 
-// load unwraps a stored DEK and caches it.
-func (k *Keyring) load(dk store.DataKey) (*DEK, error) {
-	defer k.HoldRoot()()
-	root, err := k.rootKey()
+// load unwraps a stored DEK and caches it. A DEK that does not unwrap
+// because another process rotated the root key (which re-wraps every DEK)
+// is unwrapped again, as the store holds it now, under the new root key.
+func (k *Keyring) load(ctx context.Context, dk store.DataKey) (*DEK, error) {
+	key, err := k.unwrapHeld(dk)
+	if errors.Is(err, crypt.ErrAuth) {
+		if m, merr := k.st.Meta(ctx); merr == nil && len(m.RootCheck) > 0 && !k.isRoot(m.RootCheck) {
+			if rerr := k.reload(ctx); rerr != nil {
+				return nil, rerr
+			}
+			if dk, err = k.storedKey(ctx, dk.DatabaseID, dk.Version); err != nil {
+				return nil, err
+			}
+			key, err = k.unwrapHeld(dk)
+		}
+	}
 	if err != nil {
 		return nil, err
-	}
-	key, err := crypt.UnwrapKey(root, dk.Wrapped, dekAD(k.meta.DeploymentID, dk.DatabaseID, dk.Version))
-	if err != nil {
-		return nil, fmt.Errorf("keyring: data key %d of database %s does not unwrap (corrupted or tampered): %w", dk.Version, dk.DatabaseID, err)
 	}
 	aead, err := crypt.NewAEAD(key)
 	if err != nil {
@@ -198,6 +196,32 @@ func (k *Keyring) load(dk store.DataKey) (*DEK, error) {
 	}
 	d := &DEK{Version: dk.Version, AEAD: aead, key: key, used: dk.Encryptions, reserved: dk.Encryptions}
 	return k.cache.put(dekID{dk.DatabaseID, dk.Version}, d), nil
+}
+
+// unwrapHeld unwraps dk under the root key, which it holds meanwhile.
+func (k *Keyring) unwrapHeld(dk store.DataKey) (*secret.Key, error) {
+	defer k.HoldRoot()()
+	return k.UnwrapDataKey(dk)
+}
+
+// isRoot reports whether check is the check value of this keyring's root key.
+func (k *Keyring) isRoot(check []byte) bool {
+	_, cur, err := k.rootAndCheck()
+	return err == nil && bytes.Equal(cur, check)
+}
+
+// storedKey reads one data key version from the store. ErrNoKey.
+func (k *Keyring) storedKey(ctx context.Context, dbID string, version uint32) (store.DataKey, error) {
+	keys, err := k.st.DataKeys(ctx, dbID)
+	if err != nil {
+		return store.DataKey{}, err
+	}
+	for _, dk := range keys {
+		if dk.Version == version {
+			return dk, nil
+		}
+	}
+	return store.DataKey{}, fmt.Errorf("%w: database %s has no key version %d", ErrNoKey, dbID, version)
 }
 
 // UnwrapDataKey returns a copy of the raw key of a stored data key version,
@@ -216,14 +240,17 @@ func (k *Keyring) UnwrapDataKey(dk store.DataKey) (*secret.Key, error) {
 }
 
 // WrapDataKey wraps a raw data key (crypt.KeySize bytes) as version
-// `version` of database dbID, under the root key. It neither keeps nor
-// wipes key. ErrSealed while sealed.
-func (k *Keyring) WrapDataKey(dbID string, version uint32, key *secret.Key) ([]byte, error) {
-	root, err := k.rootKey()
+// `version` of database dbID, under the root key, and returns it with the
+// root key's check value, which the write that stores it must carry
+// (store.KeyImport.Root; see WithRoot). It neither keeps nor wipes key.
+// ErrSealed while sealed.
+func (k *Keyring) WrapDataKey(dbID string, version uint32, key *secret.Key) (wrapped, root []byte, err error) {
+	r, check, err := k.rootAndCheck()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return wrapDEK(root, k.meta.DeploymentID, dbID, version, key)
+	wrapped, err = wrapDEK(r, k.meta.DeploymentID, dbID, version, key)
+	return wrapped, check, err
 }
 
 // wrapDEK wraps a data key under root, bound to its deployment, database

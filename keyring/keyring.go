@@ -59,6 +59,7 @@ type Keyring struct {
 
 	mu       sync.RWMutex
 	root     *secret.Key // nil while sealed
+	check    []byte      // root's check value (rootcheck.go)
 	unlocked *Attempt    // the slot that unlocked
 	attempts []Attempt   // the last unlock's attempts
 
@@ -116,6 +117,7 @@ func Init(ctx context.Context, st store.Store, specs []string, sources masterkey
 
 	root := secret.Random(crypt.KeySize)
 	defer root.Wipe()
+	meta.RootCheck = rootCheckOf(root)
 	slots, recoveryKey, err := newSlots(ctx, root, meta.DeploymentID, specs, sources)
 	if err != nil {
 		return "", err
@@ -173,8 +175,8 @@ func (k *Keyring) Sealed() bool {
 // Seal wipes the root key and every cached DEK.
 func (k *Keyring) Seal() {
 	k.mu.Lock()
-	root := k.root
-	k.root, k.unlocked = nil, nil
+	root := k.setRootLocked(nil)
+	k.unlocked = nil
 	k.mu.Unlock()
 	k.cache.purge()
 	root.Wipe()

@@ -28,7 +28,16 @@ func (k *Keyring) AddPrimaryKey(ctx context.Context, dbID string, key *secret.Ke
 }
 
 func (k *Keyring) addPrimary(ctx context.Context, dbID string, key *secret.Key) (uint32, error) {
-	defer k.HoldRoot()() // until the new key is stored: see RotateRoot
+	var v uint32
+	err := k.WithRoot(ctx, func() error { // until the new key is stored: see RotateRoot
+		var err error
+		v, err = k.addPrimaryHeld(ctx, dbID, key)
+		return err
+	})
+	return v, err
+}
+
+func (k *Keyring) addPrimaryHeld(ctx context.Context, dbID string, key *secret.Key) (uint32, error) {
 	keys, err := k.st.DataKeys(ctx, dbID)
 	if err != nil {
 		return 0, err
@@ -92,13 +101,9 @@ func (k *Keyring) Reserve(ctx context.Context, dbID string, version uint32, n ui
 
 // wrapDataKey wraps given key material as a data key version.
 func (k *Keyring) wrapDataKey(dbID string, version uint32, state store.KeyState, key *secret.Key) (store.DataKey, error) {
-	root, err := k.rootKey()
+	wrapped, check, err := k.WrapDataKey(dbID, version, key)
 	if err != nil {
 		return store.DataKey{}, err
 	}
-	wrapped, err := wrapDEK(root, k.meta.DeploymentID, dbID, version, key)
-	if err != nil {
-		return store.DataKey{}, err
-	}
-	return store.DataKey{DatabaseID: dbID, Version: version, State: state, Wrapped: wrapped, Created: time.Now().UTC()}, nil
+	return store.DataKey{DatabaseID: dbID, Version: version, State: state, Wrapped: wrapped, Created: time.Now().UTC(), Root: check}, nil
 }

@@ -29,8 +29,9 @@ type ClearDataKey struct {
 // unwrapped once before anything is stored. It returns the new recovery
 // key, which is shown to the user once and stored nowhere.
 //
-// The store must not be in use by a process that holds the old root key:
-// it would go on wrapping new data keys under it.
+// A process that still holds the old root key cannot store keys wrapped
+// under it afterwards: the new slots carry the new root key's check value
+// (see WithRoot).
 func Rekey(ctx context.Context, st store.Store, specs []string, sources masterkey.Options, keys []ClearDataKey) (recoveryKey string, err error) {
 	m, err := st.Meta(ctx)
 	if err != nil {
@@ -41,6 +42,9 @@ func Rekey(ctx context.Context, st store.Store, specs []string, sources masterke
 	slots, recoveryKey, err := newSlots(ctx, root, m.DeploymentID, specs, sources)
 	if err != nil {
 		return "", err
+	}
+	for i := range slots {
+		slots[i].Root = rootCheckOf(root)
 	}
 	check := sources
 	check.DeploymentID = m.DeploymentID

@@ -83,12 +83,12 @@ func (e *RotateError) Error() string {
 //
 // Within this process, nothing wraps or unwraps with the root key during
 // the rotation. Other processes on the same store keep the old root key in
-// memory: a data key they create afterwards would be wrapped under it, so
-// rotate while no other process writes (or through the server).
+// memory until they need it: the store then refuses the keys they wrap
+// under it (root key check, see WithRoot), and they load the new one.
 func (k *Keyring) RotateRoot(ctx context.Context, opts RotateOptions) (Rotated, error) {
 	k.rotMu.Lock()
 	defer k.rotMu.Unlock()
-	root, err := k.rootKey()
+	root, check, err := k.rootAndCheck()
 	if err != nil {
 		return Rotated{}, err
 	}
@@ -120,15 +120,18 @@ func (k *Keyring) RotateRoot(ctx context.Context, opts RotateOptions) (Rotated, 
 		}
 		rw.Audit = &a
 	}
+	rw.OldRoot, rw.NewRoot = check, rootCheckOf(newRoot)
 	if err := k.st.RewrapAll(ctx, rw); err != nil {
+		if errors.Is(err, store.ErrRootChanged) {
+			return Rotated{}, fmt.Errorf("keyring: the root key was not rotated (nothing changed): another process rotated it first; restart this process and run it again if still needed: %w", err)
+		}
 		if errors.Is(err, store.ErrConflict) {
 			return Rotated{}, fmt.Errorf("keyring: the root key was not rotated (nothing changed): slots or data keys changed meanwhile; run it again: %w", err)
 		}
 		return Rotated{}, fmt.Errorf("keyring: the root key was not rotated (nothing changed): %w", err)
 	}
 	k.mu.Lock()
-	old := k.root
-	k.root = newRoot
+	old := k.setRootLocked(newRoot)
 	k.mu.Unlock()
 	done = true
 	if old != nil {

@@ -28,8 +28,17 @@ func (k *Keyring) AddSlot(ctx context.Context, spec string, priority int) (Added
 	if _, _, err := masterkey.Parse(spec); err != nil {
 		return Added{}, err
 	}
-	defer k.HoldRoot()()
-	root, err := k.rootKey()
+	var out Added
+	err := k.WithRoot(ctx, func() error {
+		var err error
+		out, err = k.addSlotHeld(ctx, spec, priority)
+		return err
+	})
+	return out, err
+}
+
+func (k *Keyring) addSlotHeld(ctx context.Context, spec string, priority int) (Added, error) {
+	root, check, err := k.rootAndCheck()
 	if err != nil {
 		return Added{}, err
 	}
@@ -66,7 +75,7 @@ func (k *Keyring) AddSlot(ctx context.Context, spec string, priority int) (Added
 	if err := k.slotOpens(ctx, store.Slot{Spec: spec, Blob: blob}, root); err != nil {
 		return Added{}, fmt.Errorf("keyring: slot %q does not unwrap what it just wrapped; nothing was stored: %w", spec, err)
 	}
-	added, err := k.st.AddSlot(ctx, store.Slot{Priority: priority, Spec: spec, Blob: blob})
+	added, err := k.st.AddSlot(ctx, store.Slot{Priority: priority, Spec: spec, Blob: blob, Root: check})
 	if err != nil {
 		return Added{}, err
 	}

@@ -77,7 +77,7 @@ func (k *Keyring) UnlockMatching(ctx context.Context, src masterkey.Options, mat
 		a := Attempt{SlotID: s.ID, Spec: s.Spec, Err: err}
 		attempts = append(attempts, a)
 		if err == nil {
-			k.root = root
+			k.setRootLocked(root)
 			k.unlocked = &attempts[len(attempts)-1]
 			k.attempts = attempts
 			return attempts, nil

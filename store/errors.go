@@ -17,4 +17,9 @@ var (
 	// attachment file that was deleted or truncated). The error names what
 	// is damaged; restore it from a backup.
 	ErrCorrupt = errors.New("store: stored data is missing or damaged")
+	// ErrRootChanged means a write carried key material wrapped under a
+	// root key that is no longer the deployment's: another process rotated
+	// the root key since this one unlocked. Nothing was written; load the
+	// current root key (unlock again) and wrap again. See the package doc, Root key check.
+	ErrRootChanged = errors.New("store: the root key was rotated by another process; nothing was written")
 )

@@ -11,6 +11,21 @@
 // zero Created given to Init, AddSlot, CreateDatabase or AddDataKey means now.
 // Names and paths are non-empty UTF-8 without NUL bytes, and sort bytewise.
 //
+// # Root key check
+//
+// Every write that stores key material wrapped under the root key (a slot,
+// a data key, an import) carries the check value of the root key it was
+// wrapped under ([Slot].Root, [DataKey].Root, [KeyImport].Root). In the
+// writing transaction the store compares it with [Meta].RootCheck and
+// refuses the write with [ErrRootChanged] when they differ, so a process
+// still holding a root key that another process rotated away can never
+// store a key that nothing could unwrap. Init records the first check
+// value, RewrapAll moves it from [Rewrap].OldRoot to [Rewrap].NewRoot, and
+// ReplaceRootKey records the one its slots carry. A store with no check
+// value recorded (created before it existed) records the first one a write
+// carries; once one is recorded, a write without one is refused. Reads
+// leave Root empty.
+//
 // Backends live in sub-packages (store/sqlite, later store/postgres) and all
 // pass the conformance suite in store/storetest.
 package store
@@ -73,7 +88,8 @@ type Store interface {
 	// wrapped key of every data key version by the one in keys. keys must
 	// name each stored version exactly once, with the wrapped key it
 	// replaces as Old: otherwise (a version was added or changed meanwhile)
-	// ErrConflict, and nothing changes.
+	// ErrConflict, and nothing changes. Every slot carries the new root
+	// key's check value (the same in all), which becomes the recorded one.
 	ReplaceRootKey(ctx context.Context, slots []Slot, keys []RewrappedKey) error
 	// ReserveEncryptions raises the reserved encryption count of a key
 	// version by n and returns the new total. Callers reserve before they
@@ -175,6 +191,10 @@ type Rewrap struct {
 	Keys  []KeyBlob
 	Drop  []int64 // slot ids to delete
 	Audit *audit.Record
+	// OldRoot is the check value of the root key being replaced (it must
+	// be the recorded one, else ErrRootChanged); NewRoot that of the new
+	// one, recorded in the same transaction (package doc: Root key check).
+	OldRoot, NewRoot []byte
 }
 
 // SlotBlob replaces one slot's blob.
@@ -215,6 +235,10 @@ type Meta struct {
 	DeploymentID  string
 	Created       time.Time
 	SchemaVersion int // filled by the store on read
+	// RootCheck identifies the current root key (the keyring's check
+	// value of it, which reveals nothing of the key); empty in a store
+	// that never recorded one. See the package doc, Root key check.
+	RootCheck []byte
 }
 
 // Slot is one wrapped copy of the root key.
@@ -224,6 +248,7 @@ type Slot struct {
 	Spec     string // provider spec, non-secret (e.g. "env:KEYWARD_PASSPHRASE")
 	Blob     []byte // the provider's wrapped root key
 	Created  time.Time
+	Root     []byte // writes: check value of the root key Blob wraps (package doc: Root key check)
 }
 
 // Database is a named collection of entries with its own data keys.
@@ -264,6 +289,7 @@ type DataKey struct {
 	Wrapped     []byte
 	Created     time.Time
 	Encryptions uint64 // reserved encryption count (an upper bound)
+	Root        []byte // writes: check value of the root key Wrapped is under (package doc: Root key check)
 }
 
 // KeyImport is what ImportKeys applies: databases to create, data key
@@ -272,6 +298,7 @@ type KeyImport struct {
 	Create  []Database
 	Add     []DataKey
 	Replace []RewrappedKey
+	Root    []byte // check value of the root key every wrapped key is under (package doc: Root key check)
 }
 
 // RewrappedKey replaces the wrapped key of a data key version, whose state,

@@ -28,6 +28,9 @@ func (s *Store) CreateDatabase(ctx context.Context, db store.Database, first sto
 	}
 	now := time.Now()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := checkRoot(ctx, tx, first.Root); err != nil {
+			return err
+		}
 		if err := insertDatabase(ctx, tx, db, now); err != nil {
 			return err
 		}
@@ -125,7 +128,12 @@ func scanDataKey(sc scanner) (store.DataKey, error) {
 // AddDataKey implements [store.Store]. ErrNotFound if the database does not
 // exist. A zero Created means now.
 func (s *Store) AddDataKey(ctx context.Context, k store.DataKey) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error { return insertDataKey(ctx, tx, k, time.Now()) })
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := checkRoot(ctx, tx, k.Root); err != nil {
+			return err
+		}
+		return insertDataKey(ctx, tx, k, time.Now())
+	})
 	if err != nil {
 		return fmt.Errorf("sqlite: add data key: %w", err)
 	}

@@ -18,6 +18,9 @@ func (s *Store) ImportKeys(ctx context.Context, imp store.KeyImport) error {
 	}
 	now := time.Now()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := checkRoot(ctx, tx, imp.Root); err != nil {
+			return err
+		}
 		for _, db := range imp.Create {
 			if err := insertDatabase(ctx, tx, db, now); err != nil {
 				return fmt.Errorf("database %s: %w", db.Name, err)
@@ -92,7 +95,22 @@ func (s *Store) ReplaceRootKey(ctx context.Context, slots []store.Slot, keys []s
 		return errors.New("sqlite: replace root key: no slot")
 	}
 	now := time.Now()
+	root := slots[0].Root
+	for _, sl := range slots {
+		if !bytes.Equal(sl.Root, root) {
+			return errors.New("sqlite: replace root key: the slots wrap different root keys")
+		}
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Without a check value the rekey is allowed only where none is
+		// recorded (checkRoot refuses the empty one otherwise).
+		set := checkRoot
+		if len(root) > 0 {
+			set = setRoot
+		}
+		if err := set(ctx, tx, root); err != nil {
+			return err
+		}
 		if err := coversEveryKey(ctx, tx, keys); err != nil {
 			return err
 		}

@@ -18,8 +18,8 @@ func (s *Store) Meta(ctx context.Context) (store.Meta, error) {
 		version sql.NullInt64
 	)
 	err := s.read.QueryRowContext(ctx, `SELECT deployment_id, created,
-		(SELECT max(version) FROM schema_migrations) FROM meta WHERE id = 1`,
-	).Scan(&m.DeploymentID, &created, &version)
+		(SELECT max(version) FROM schema_migrations), root_check FROM meta WHERE id = 1`,
+	).Scan(&m.DeploymentID, &created, &version, &m.RootCheck)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Meta{}, fmt.Errorf("sqlite: meta: %w", store.ErrNotInitialized)
 	}
@@ -28,6 +28,9 @@ func (s *Store) Meta(ctx context.Context) (store.Meta, error) {
 	}
 	m.Created = fromNanos(created)
 	m.SchemaVersion = int(version.Int64)
+	if len(m.RootCheck) == 0 {
+		m.RootCheck = nil
+	}
 	return m, nil
 }
 
@@ -42,8 +45,8 @@ func (s *Store) Init(ctx context.Context, m store.Meta, slots []store.Slot) erro
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO meta (id, deployment_id, created) VALUES (1, ?, ?)",
-			m.DeploymentID, nanos(c))
+		_, err = tx.ExecContext(ctx, "INSERT INTO meta (id, deployment_id, created, root_check) VALUES (1, ?, ?, ?)",
+			m.DeploymentID, nanos(c), nonNil(m.RootCheck))
 		if isDuplicate(err) {
 			return store.ErrAlreadyInitialized
 		}
@@ -81,6 +84,9 @@ func (s *Store) Slots(ctx context.Context) ([]store.Slot, error) {
 func (s *Store) AddSlot(ctx context.Context, sl store.Slot) (store.Slot, error) {
 	var out store.Slot
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := checkRoot(ctx, tx, sl.Root); err != nil {
+			return err
+		}
 		var err error
 		out, err = insertSlot(ctx, tx, sl, time.Now())
 		return err

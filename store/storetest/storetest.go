@@ -93,6 +93,8 @@ var tests = []struct {
 	{"RewriteEntries", testRewriteEntries},
 	{"AttachmentRewrite", testAttachmentRewrite},
 	{"KeyStates", testKeyStates},
+	{"RootCheck", testRootCheck},
+	{"RootCheckUnrecorded", testRootCheckUnrecorded},
 }
 
 // t0 has nanoseconds and a zone other than UTC, to catch truncation and
