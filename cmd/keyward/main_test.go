@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/keyward/keyward/store/sqlite"
 )
 
 func TestMain(m *testing.M) {
@@ -75,6 +77,11 @@ func scriptParams(dir string, remote bool) testscript.Params {
 	if remote {
 		p.Setup = setupRemote
 		p.Cmds["fakeseal"] = cmdFakeSeal
+	} else {
+		p.Setup = func(env *testscript.Env) error {
+			env.Setenv("SCHEMA_VERSION", strconv.Itoa(sqlite.SchemaVersion))
+			return nil
+		}
 	}
 	return p
 }
