@@ -255,8 +255,8 @@ func (d *Database) notFound(path string, err error) error {
 }
 
 func (d *Database) integrity(se store.Entry, err error) error {
-	if errors.Is(err, ErrSealed) {
-		return err
+	if errors.Is(err, ErrSealed) || errors.Is(err, ErrRootRotated) {
+		return err // the process's state, not the entry's
 	}
 	return &IntegrityError{Database: d.db.Name, Path: se.Path, EntryID: se.ID, KeyVersion: se.KeyVersion, Err: err}
 }

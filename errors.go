@@ -18,6 +18,9 @@ var (
 	ErrAlreadyInitialized = store.ErrAlreadyInitialized
 	ErrSchemaTooNew       = store.ErrSchemaTooNew
 	ErrSealed             = keyring.ErrSealed
+	// ErrRootRotated means another process rotated the root key and this
+	// one cannot load the new key with its key sources: restart it.
+	ErrRootRotated = keyring.ErrRootRotated
 	// ErrIntegrity is matched by every *IntegrityError.
 	ErrIntegrity = errors.New("keyward: integrity check failed")
 	// ErrInvalid is matched by errors about malformed names, paths or fields.

@@ -124,7 +124,7 @@ func TestRotateRootByAnotherProcess(t *testing.T) {
 func TestRotateRootByAnotherProcessUnreachable(t *testing.T) {
 	ctx := context.Background()
 	a, cfg, res := setup(t)
-	mustDB(t, a, "one")
+	putField(t, mustDB(t, a, "one"), "p", "1")
 	cfgB := cfg
 	cfgB.KeyDir = filepath.Join(t.TempDir(), "no-keys") // the auto slot cannot open
 	cfgB.RecoveryKey = res.RecoveryKey
@@ -147,6 +147,16 @@ func TestRotateRootByAnotherProcessUnreachable(t *testing.T) {
 	defer key.Wipe()
 	if _, err := b.PutDataKey(ctx, "one", key, 0, false); !errors.Is(err, keyring.ErrRootRotated) {
 		t.Errorf("PutDataKey after an unreachable rotation = %v, want ErrRootRotated", err)
+	}
+	// B never loaded one's data key: reading fails for B's own state, not
+	// as a damaged entry.
+	oneB, err := b.Database(ctx, "one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = oneB.Get(ctx, "p")
+	if !errors.Is(err, keyward.ErrRootRotated) || errors.Is(err, keyward.ErrIntegrity) {
+		t.Errorf("Get in B = %v, want ErrRootRotated, not an integrity error", err)
 	}
 	st, err := a.Status(ctx)
 	if err != nil {

@@ -136,6 +136,11 @@ func (s *Server) toAPIError(r *http.Request, id string, err error) *apiError {
 		return tooLarge(mbe.Limit)
 	case errors.Is(err, keyward.ErrSealed):
 		return errSealed()
+	case errors.Is(err, keyward.ErrRootRotated):
+		s.log.Error("the root key was rotated by another process and this server cannot load the new one: restart it",
+			"request_id", id, "err", err)
+		return errorf(http.StatusServiceUnavailable, api.CodeUnavailable,
+			"the root key was rotated by another process and this server cannot load the new one with its key sources; an admin must restart it")
 	case errors.Is(err, keyward.ErrNotFound):
 		return errorf(http.StatusNotFound, api.CodeNotFound, "%s", err.Error())
 	case errors.Is(err, keyward.ErrExists):
