@@ -20,11 +20,12 @@ import (
 // SQLite store: store.ChunkStreamOpener), the reader holds the attachment's
 // file open and reads each chunk with one read straight into its buffers.
 // If the attachment is then deleted or replaced, the reader goes on
-// reading the attachment as it was when opened (on Unix, where a removed
-// file stays readable while open): a snapshot, every byte of it
-// authenticated as usual, until Close. On other stores every chunk is
-// fetched from the store, and a read after the attachment was deleted or
-// replaced fails with ErrNotFound.
+// reading the attachment as it was when opened: a snapshot, every byte of
+// it authenticated as usual, until Close. (On Unix the removed file stays
+// readable while open and its space is freed at Close; on Windows, where
+// an open file cannot be removed, it stays until a later sweep removes
+// it.) On other stores every chunk is fetched from the store, and a read
+// after the attachment was deleted or replaced fails with ErrNotFound.
 type AttachmentReader struct {
 	info Attachment
 	r    *crypt.Reader
@@ -137,7 +138,8 @@ type chunkSource struct {
 }
 
 // chunkRangeReader is implemented by stores that read several consecutive
-// chunks per query into the caller's buffers (store/sqlite does). See
+// chunks per query into the caller's buffers (store/sqlite does, but there
+// openSource uses its chunk stream instead). See
 // sqlite.Store.ReadAttachmentChunks for the contract.
 type chunkRangeReader interface {
 	ReadAttachmentChunks(ctx context.Context, attachmentID string, first int64, dst [][]byte) (int, error)

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -249,7 +250,9 @@ func TestAttachmentFileDamagedWhileReading(t *testing.T) {
 			if err := db.DeleteAttachment(ctx, "e", "a"); err != nil {
 				t.Fatal(err)
 			}
-			if left, _ := filepath.Glob(filepath.Join(cfg.DataDir, sqlite.AttachmentsDir, "*")); len(left) != 0 {
+			// (On Windows a file open for reading cannot be removed: it
+			// stays as an orphan for the sweep.)
+			if left, _ := filepath.Glob(filepath.Join(cfg.DataDir, sqlite.AttachmentsDir, "*")); len(left) != 0 && (!kind.stream || runtime.GOOS != "windows") {
 				t.Errorf("files left after DeleteAttachment: %v", left)
 			}
 			p := make([]byte, 2*crypt.ChunkSize)

@@ -15,10 +15,11 @@ import (
 //
 // The row is read and the file's size checked once, here. After that the
 // stream reads the file it opened: if the attachment is deleted or
-// replaced meanwhile, the stream goes on reading the old file (on Unix,
-// where an unlinked file stays readable while it is open): a snapshot of
-// the attachment as it was when the stream was opened, every byte of it
-// the committed ciphertext. If the file itself is damaged while open
+// replaced meanwhile, the stream goes on reading the old file, a snapshot
+// of the attachment as it was when the stream was opened, every byte of it
+// the committed ciphertext. (On Unix the unlinked file stays readable
+// while open; on Windows, where an open file cannot be removed, removing
+// it fails and the sweep removes it later, as any orphan.) If the file itself is damaged while open
 // (truncated in place), a read that finds less than the recorded size
 // fails with an error wrapping [store.ErrCorrupt]. ErrNotFound for an
 // unknown, uncommitted or deleted attachment.
