@@ -49,6 +49,30 @@ func (w *recordingWriter) WriteChunk(_ context.Context, index int64, data []byte
 	return nil
 }
 
+// batchRecordingWriter is a recordingWriter that also takes batches
+// (store.ChunkBatchWriter); it records them chunk by chunk.
+type batchRecordingWriter struct {
+	*recordingWriter
+	batches int
+}
+
+func (w *batchRecordingWriter) WriteChunks(ctx context.Context, first int64, data []byte, chunkLen int) error {
+	if chunkLen != crypt.ChunkSize+crypt.ChunkOverhead || len(data) == 0 || len(data) > batchChunks*chunkLen {
+		w.fail("batch of an unexpected shape")
+	}
+	w.mu.Lock()
+	w.batches++
+	w.mu.Unlock()
+	for off, i := 0, first; off < len(data); i++ {
+		end := min(off+chunkLen, len(data))
+		if err := w.WriteChunk(ctx, i, data[off:end]); err != nil {
+			return err
+		}
+		off = end
+	}
+	return nil
+}
+
 func (w *recordingWriter) fail(msg string) {
 	w.mu.Lock()
 	w.errs = append(w.errs, msg)
@@ -94,87 +118,111 @@ func (e *erringReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// writerKinds runs a test against a store writer with and without the
+// batch method.
+var writerKinds = []struct {
+	name string
+	wrap func(*recordingWriter) store.AttachmentWriter
+}{
+	{"batches", func(w *recordingWriter) store.AttachmentWriter { return &batchRecordingWriter{recordingWriter: w} }},
+	{"chunk by chunk", func(w *recordingWriter) store.AttachmentWriter { return w }},
+}
+
 func TestSealChunksPipeline(t *testing.T) {
-	for _, size := range []int{0, 1, crypt.ChunkSize, crypt.ChunkSize + 1, 3*pipeDepth*crypt.ChunkSize + 77} {
-		body := make([]byte, size)
-		rand.NewChaCha8([32]byte{byte(size)}).Read(body)
-		s, opener := testSealer(t)
-		w := &recordingWriter{failAt: -1}
-		a, err := sealChunks(t.Context(), bytes.NewReader(body), s, w, store.Attachment{ID: "x"})
-		w.mu.Lock()
-		w.closed = true
-		w.mu.Unlock()
-		if err != nil {
-			t.Fatalf("size %d: sealChunks() = %v", size, err)
-		}
-		wantChunks := max(1, (size+crypt.ChunkSize-1)/crypt.ChunkSize)
-		if a.Size != int64(size) || a.Chunks != int64(wantChunks) || len(w.chunks) != wantChunks {
-			t.Fatalf("size %d: got size %d, %d chunks (%d written), want %d chunks", size, a.Size, a.Chunks, len(w.chunks), wantChunks)
-		}
-		o := opener()
-		var got []byte
-		for i, c := range w.chunks {
-			pt, err := o.OpenChunk(nil, uint64(i), c, i == len(w.chunks)-1)
+	const cs = crypt.ChunkSize
+	for _, kind := range writerKinds {
+		for _, size := range []int{0, 1, cs - 1, cs, cs + 1, batchChunks * cs, batchChunks*cs + 1,
+			(batchChunks+1)*cs - 1, (batchChunks + 1) * cs, (batchChunks+1)*cs + 1, 2 * batchChunks * cs,
+			3*batchChunks*cs + 77} {
+			body := make([]byte, size)
+			rand.NewChaCha8([32]byte{byte(size)}).Read(body)
+			s, opener := testSealer(t)
+			w := &recordingWriter{failAt: -1}
+			sw := kind.wrap(w)
+			a, err := sealChunks(t.Context(), bytes.NewReader(body), s, sw, store.Attachment{ID: "x"})
+			w.mu.Lock()
+			w.closed = true
+			w.mu.Unlock()
 			if err != nil {
-				t.Fatalf("size %d: chunk %d does not open: %v", size, i, err)
+				t.Fatalf("%s, size %d: sealChunks() = %v", kind.name, size, err)
 			}
-			got = append(got, pt...)
-		}
-		if !bytes.Equal(got, body) {
-			t.Fatalf("size %d: chunks decrypt to something else", size)
-		}
-		for i, g := range w.given {
-			if g := g[:cap(g)]; !bytes.Equal(g, make([]byte, len(g))) {
-				t.Fatalf("size %d: buffer of chunk %d not wiped after sealChunks returned", size, i)
+			wantChunks := max(1, (size+cs-1)/cs)
+			if a.Size != int64(size) || a.Chunks != int64(wantChunks) || len(w.chunks) != wantChunks {
+				t.Fatalf("%s, size %d: got size %d, %d chunks (%d written), want %d chunks", kind.name, size, a.Size, a.Chunks, len(w.chunks), wantChunks)
 			}
-		}
-		if len(w.errs) > 0 {
-			t.Fatalf("size %d: %v", size, w.errs)
+			if bw, ok := sw.(*batchRecordingWriter); ok && bw.batches != (wantChunks+batchChunks-1)/batchChunks {
+				t.Errorf("%s, size %d: %d batches for %d chunks", kind.name, size, bw.batches, wantChunks)
+			}
+			o := opener()
+			var got []byte
+			for i, c := range w.chunks {
+				pt, err := o.OpenChunk(nil, uint64(i), c, i == len(w.chunks)-1)
+				if err != nil {
+					t.Fatalf("%s, size %d: chunk %d does not open: %v", kind.name, size, i, err)
+				}
+				got = append(got, pt...)
+			}
+			if !bytes.Equal(got, body) {
+				t.Fatalf("%s, size %d: chunks decrypt to something else", kind.name, size)
+			}
+			for i, g := range w.given {
+				if g := g[:cap(g)]; !bytes.Equal(g, make([]byte, len(g))) {
+					t.Fatalf("%s, size %d: buffer of chunk %d not wiped after sealChunks returned", kind.name, size, i)
+				}
+			}
+			if len(w.errs) > 0 {
+				t.Fatalf("%s, size %d: %v", kind.name, size, w.errs)
+			}
 		}
 	}
 }
 
 func TestSealChunksErrors(t *testing.T) {
-	body := make([]byte, 10*pipeDepth*crypt.ChunkSize)
+	body := make([]byte, 10*batchChunks*crypt.ChunkSize)
 	errSource := errors.New("source failed")
-	for _, c := range []struct {
-		name   string
-		failAt int64
-		src    io.Reader
-		want   error
-	}{
-		{"store fails at once", 0, bytes.NewReader(body), errStore},
-		{"store fails later", 2*pipeDepth + 3, bytes.NewReader(body), errStore},
-		{"source fails", -1, &erringReader{bytes.NewReader(body[:5*crypt.ChunkSize+9]), errSource}, errSource},
-		{"source fails after a failed store", 1, &erringReader{bytes.NewReader(body[:5*crypt.ChunkSize+9]), errSource}, nil},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			s, _ := testSealer(t)
-			w := &recordingWriter{failAt: c.failAt}
-			src := &countingSource{r: c.src}
-			_, err := sealChunks(t.Context(), src, s, w, store.Attachment{})
-			w.mu.Lock()
-			w.closed = true
-			w.mu.Unlock()
-			if err == nil || (c.want != nil && !errors.Is(err, c.want)) {
-				t.Fatalf("sealChunks() = %v, want %v", err, c.want)
-			}
-			if c.failAt >= 0 {
-				// The source is not read much past the failure: the chunks
-				// in flight and one block of read-ahead.
-				if limit := int(c.failAt+pipeDepth+2)*crypt.ChunkSize + readBatch; src.n > limit {
-					t.Errorf("read %d bytes, want at most %d after the store failed at chunk %d", src.n, limit, c.failAt)
+	for _, kind := range writerKinds {
+		for _, c := range []struct {
+			name   string
+			failAt int64
+			src    io.Reader
+			want   error
+		}{
+			{"store fails at once", 0, bytes.NewReader(body), errStore},
+			{"store fails later", 2*batchChunks + 3, bytes.NewReader(body), errStore},
+			{"source fails", -1, &erringReader{bytes.NewReader(body[:5*crypt.ChunkSize+9]), errSource}, errSource},
+			{"source fails late", -1, &erringReader{bytes.NewReader(body[:5*batchChunks*crypt.ChunkSize+9]), errSource}, errSource},
+			{"source fails after a failed store", 1, &erringReader{bytes.NewReader(body[:5*crypt.ChunkSize+9]), errSource}, nil},
+		} {
+			t.Run(kind.name+"/"+c.name, func(t *testing.T) {
+				s, _ := testSealer(t)
+				w := &recordingWriter{failAt: c.failAt}
+				src := &countingSource{r: c.src}
+				_, err := sealChunks(t.Context(), src, s, kind.wrap(w), store.Attachment{})
+				w.mu.Lock()
+				w.closed = true
+				w.mu.Unlock()
+				if err == nil || (c.want != nil && !errors.Is(err, c.want)) {
+					t.Fatalf("sealChunks() = %v, want %v", err, c.want)
 				}
-			}
-			for i, g := range w.given {
-				if g := g[:cap(g)]; !bytes.Equal(g, make([]byte, len(g))) {
-					t.Fatalf("buffer of chunk %d not wiped", i)
+				if c.failAt >= 0 {
+					// The source is not read much past the failure: the
+					// failing batch, the other batches of the pipe and the
+					// chunk read ahead after them.
+					failed := c.failAt / batchChunks
+					if limit := int((failed+pipeBatches)*batchChunks+1) * crypt.ChunkSize; src.n > limit {
+						t.Errorf("read %d bytes, want at most %d after the store failed at chunk %d", src.n, limit, c.failAt)
+					}
 				}
-			}
-			if len(w.errs) > 0 {
-				t.Fatal(w.errs)
-			}
-		})
+				for i, g := range w.given {
+					if g := g[:cap(g)]; !bytes.Equal(g, make([]byte, len(g))) {
+						t.Fatalf("buffer of chunk %d not wiped", i)
+					}
+				}
+				if len(w.errs) > 0 {
+					t.Fatal(w.errs)
+				}
+			})
+		}
 	}
 }
 
@@ -209,7 +257,7 @@ func (p *panicReader) Read(b []byte) (int, error) {
 func TestSealChunksSourcePanics(t *testing.T) {
 	s, _ := testSealer(t)
 	w := &recordingWriter{failAt: -1}
-	src := &panicReader{r: bytes.NewReader(make([]byte, 100*crypt.ChunkSize)), n: 3*pipeDepth*crypt.ChunkSize + 5}
+	src := &panicReader{r: bytes.NewReader(make([]byte, 100*crypt.ChunkSize)), n: 3*batchChunks*crypt.ChunkSize + 5}
 	func() {
 		defer func() {
 			if recover() == nil {

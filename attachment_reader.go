@@ -2,6 +2,7 @@ package keyward
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -14,15 +15,27 @@ import (
 // an io.ReaderAt; reading a range decrypts only the chunks it covers. A
 // chunk that fails to authenticate returns an *IntegrityError and none of
 // its bytes.
+//
+// On a store that can open an attachment's chunks as one stream (the
+// SQLite store: store.ChunkStreamOpener), the reader holds the attachment's
+// file open and reads each chunk with one read straight into its buffers.
+// If the attachment is then deleted or replaced, the reader goes on
+// reading the attachment as it was when opened: a snapshot, every byte of
+// it authenticated as usual, until Close. (On Unix the removed file stays
+// readable while open and its space is freed at Close; on Windows, where
+// an open file cannot be removed, it stays until a later sweep removes
+// it.) On other stores every chunk is fetched from the store, and a read
+// after the attachment was deleted or replaced fails with ErrNotFound.
 type AttachmentReader struct {
 	info Attachment
 	r    *crypt.Reader
-	src  *chunkSource
+	src  attachmentSource
 	err  func(error) error
 }
 
 // OpenAttachment opens the attachment name of the entry at path.
-// ErrNotFound if either does not exist.
+// ErrNotFound if either does not exist. ctx applies to the reader's whole
+// life: once it is done, reads that need the store fail with its error.
 func (d *Database) OpenAttachment(ctx context.Context, path, name string) (*AttachmentReader, error) {
 	se, err := d.kw.st.Entry(ctx, d.db.ID, path)
 	if err != nil {
@@ -36,6 +49,9 @@ func (d *Database) OpenAttachment(ctx context.Context, path, name string) (*Atta
 		if err == nil || err == io.EOF {
 			return err
 		}
+		if !isIntegrityFailure(err) {
+			return fmt.Errorf("keyward: attachment %q of entry %q: %w", name, path, err)
+		}
 		return &IntegrityError{Database: d.db.Name, Path: path, EntryID: se.ID, Attachment: name, KeyVersion: a.KeyVersion, Err: err}
 	}
 	version, err := crypt.StreamKeyVersion(a.Header)
@@ -46,16 +62,25 @@ func (d *Database) OpenAttachment(ctx context.Context, path, name string) (*Atta
 	if err != nil {
 		return nil, wrap(err)
 	}
-	src := newChunkSource(ctx, d.kw.st, a)
-	size, err := src.size()
+	src, size, err := openSource(ctx, d.kw.st, a)
 	if err != nil {
 		return nil, wrap(err)
 	}
 	r, err := crypt.NewReader(src, size, dek.Key(), d.attachmentContext(se.ID, a.ID, name))
 	if err != nil {
+		src.release()
 		return nil, wrap(err)
 	}
 	return &AttachmentReader{info: toAttachment(a), r: r, src: src, err: wrap}, nil
+}
+
+// isIntegrityFailure tells the errors of reading an attachment that mean
+// its stored data is damaged or was never this attachment's from those
+// that do not: the attachment deleted meanwhile (ErrNotFound), the
+// caller's context ended.
+func isIntegrityFailure(err error) bool {
+	return !errors.Is(err, store.ErrNotFound) && !errors.Is(err, context.Canceled) &&
+		!errors.Is(err, context.DeadlineExceeded)
 }
 
 // Info describes the attachment.
@@ -81,8 +106,9 @@ func (ar *AttachmentReader) Seek(off int64, whence int) (int64, error) {
 	return ar.r.Seek(off, whence)
 }
 
-// Close releases the reader's buffers. A later read fetches what it needs
-// again.
+// Close releases the reader's buffers and its open file, if any. A later
+// read opens the attachment again, as OpenAttachment would: it fails with
+// ErrNotFound if the attachment was deleted or replaced meanwhile.
 func (ar *AttachmentReader) Close() error {
 	ar.src.release()
 	return nil
@@ -112,7 +138,8 @@ type chunkSource struct {
 }
 
 // chunkRangeReader is implemented by stores that read several consecutive
-// chunks per query into the caller's buffers (store/sqlite does). See
+// chunks per query into the caller's buffers (store/sqlite does, but there
+// openSource uses its chunk stream instead). See
 // sqlite.Store.ReadAttachmentChunks for the contract.
 type chunkRangeReader interface {
 	ReadAttachmentChunks(ctx context.Context, attachmentID string, first int64, dst [][]byte) (int, error)
@@ -120,8 +147,6 @@ type chunkRangeReader interface {
 
 // readAhead bounds the window: 8 sealed chunks, about 512 KiB per reader.
 const readAhead = 8
-
-const sealedChunk = crypt.ChunkSize + crypt.ChunkOverhead
 
 func newChunkSource(ctx context.Context, st store.Store, a store.Attachment) *chunkSource {
 	c := &chunkSource{ctx: ctx, st: st, a: a}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -162,73 +163,113 @@ func TestAttachmentRandomAccess(t *testing.T) {
 	}
 }
 
-// TestAttachmentFileDamagedWhileReading truncates an attachment's file,
-// and then deletes the attachment, while readers are open: reads fail with
-// an integrity error naming the attachment, and never give wrong bytes.
-func TestAttachmentFileDamagedWhileReading(t *testing.T) {
-	kw, cfg, _ := setup(t)
-	ctx := context.Background()
-	db := mustDB(t, kw, "d")
-	db.Put(ctx, keyward.Entry{Path: "e"})
-	body := testBody(20*crypt.ChunkSize + 99)
-	if _, err := db.PutAttachment(ctx, "e", "a", bytes.NewReader(body)); err != nil {
-		t.Fatal(err)
-	}
-	r, err := db.OpenAttachment(ctx, "e", "a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	head := make([]byte, 2*crypt.ChunkSize)
-	if _, err := io.ReadFull(r, head); err != nil || !bytes.Equal(head, body[:len(head)]) {
-		t.Fatalf("first chunks: %v", err)
-	}
-	files, err := filepath.Glob(filepath.Join(cfg.DataDir, sqlite.AttachmentsDir, "*"))
-	if err != nil || len(files) != 1 {
-		t.Fatalf("attachment files = %v, %v; want one", files, err)
-	}
-	if err := os.Truncate(files[0], 12*(crypt.ChunkSize+crypt.ChunkOverhead)); err != nil {
-		t.Fatal(err)
-	}
-	rest, err := io.ReadAll(r)
-	if !errors.Is(err, keyward.ErrIntegrity) || !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), `attachment "a"`) {
-		t.Errorf("reading a truncated file: %v, want an integrity error naming the attachment", err)
-	}
-	// What the reader had fetched before the damage may still come out;
-	// nothing past it, and never other bytes.
-	if got := append(head, rest...); !bytes.Equal(got, body[:len(got)]) || len(got) > 8*crypt.ChunkSize {
-		t.Errorf("read %d bytes before the error, not a prefix of the first 8 chunks", len(got))
-	}
-	r.Close()
+// storeKinds opens a deployment on the SQLite store as it is (attachment
+// reads through one open file, writes in batches) and wrapped so that it
+// offers none of its optional methods (one chunk per call, both ways).
+var storeKinds = []struct {
+	name   string
+	stream bool // reads go through store.ChunkStreamOpener
+	open   func(t *testing.T) (*keyward.Keyward, keyward.Config)
+}{
+	{"sqlite", true, func(t *testing.T) (*keyward.Keyward, keyward.Config) { kw, cfg, _ := setup(t); return kw, cfg }},
+	{"one-chunk-per-call", false, func(t *testing.T) (*keyward.Keyward, keyward.Config) {
+		return setupWrapped(t, func(s store.Store) store.Store {
+			return wrappedStore{Store: s, wrapWriter: func(w store.AttachmentWriter) store.AttachmentWriter { return chunkOnlyWriter{w} }}
+		})
+	}},
+}
 
-	r, err = db.OpenAttachment(ctx, "e", "a")
-	if err == nil {
-		_, err = r.ReadAt(make([]byte, 10), 3*crypt.ChunkSize)
-		r.Close()
-	}
-	if !errors.Is(err, keyward.ErrIntegrity) {
-		t.Errorf("opening and reading a truncated file = %v, want an integrity error", err)
-	}
-	// Replaced by a good copy, then deleted: a reader opened before the
-	// deletion fails cleanly on what it has not fetched yet.
-	if _, err := db.PutAttachment(ctx, "e", "a", bytes.NewReader(body)); err != nil {
-		t.Fatal(err)
-	}
-	r, err = db.OpenAttachment(ctx, "e", "a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if _, err := r.ReadAt(make([]byte, 10), 3*crypt.ChunkSize); err != nil {
-		t.Fatalf("ReadAt in the replacement = %v", err)
-	}
-	if err := db.DeleteAttachment(ctx, "e", "a"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.ReadAt(make([]byte, 10), 17*crypt.ChunkSize); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("ReadAt in a deleted attachment = %v, want ErrNotFound", err)
-	}
-	if left, _ := filepath.Glob(filepath.Join(cfg.DataDir, sqlite.AttachmentsDir, "*")); len(left) != 0 {
-		t.Errorf("files left after DeleteAttachment: %v", left)
+// chunkOnlyWriter hides the optional methods of an AttachmentWriter.
+type chunkOnlyWriter struct{ store.AttachmentWriter }
+
+// TestAttachmentFileDamagedWhileReading truncates an attachment's file,
+// and then deletes the attachment, while readers are open: reads of the
+// truncated file fail with an integrity error naming the attachment, and
+// never give wrong bytes. A deleted attachment reads as it was (the SQLite
+// store's open file) until the reader is closed, or fails with ErrNotFound
+// (a store read chunk by chunk); after Close it fails with ErrNotFound.
+func TestAttachmentFileDamagedWhileReading(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			kw, cfg := kind.open(t)
+			ctx := context.Background()
+			db := mustDB(t, kw, "d")
+			db.Put(ctx, keyward.Entry{Path: "e"})
+			body := testBody(20*crypt.ChunkSize + 99)
+			if _, err := db.PutAttachment(ctx, "e", "a", bytes.NewReader(body)); err != nil {
+				t.Fatal(err)
+			}
+			r, err := db.OpenAttachment(ctx, "e", "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			head := make([]byte, 2*crypt.ChunkSize)
+			if _, err := io.ReadFull(r, head); err != nil || !bytes.Equal(head, body[:len(head)]) {
+				t.Fatalf("first chunks: %v", err)
+			}
+			files, err := filepath.Glob(filepath.Join(cfg.DataDir, sqlite.AttachmentsDir, "*"))
+			if err != nil || len(files) != 1 {
+				t.Fatalf("attachment files = %v, %v; want one", files, err)
+			}
+			const left = 12 // chunks left in the file
+			if err := os.Truncate(files[0], left*(crypt.ChunkSize+crypt.ChunkOverhead)); err != nil {
+				t.Fatal(err)
+			}
+			rest, err := io.ReadAll(r)
+			if !errors.Is(err, keyward.ErrIntegrity) || !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), `attachment "a"`) {
+				t.Errorf("reading a truncated file: %v, want an integrity error naming the attachment", err)
+			}
+			// What is still in the file (or what the reader had fetched
+			// before the damage) may come out; nothing past it, and never
+			// other bytes.
+			if got := append(head, rest...); !bytes.Equal(got, body[:len(got)]) || len(got) > left*crypt.ChunkSize {
+				t.Errorf("read %d bytes before the error, not a prefix of the first %d chunks", len(got), left)
+			}
+			r.Close()
+
+			r, err = db.OpenAttachment(ctx, "e", "a")
+			if err == nil {
+				_, err = r.ReadAt(make([]byte, 10), 3*crypt.ChunkSize)
+				r.Close()
+			}
+			if !errors.Is(err, keyward.ErrIntegrity) {
+				t.Errorf("opening and reading a truncated file = %v, want an integrity error", err)
+			}
+			// Replaced by a good copy, then deleted while a reader is open.
+			if _, err := db.PutAttachment(ctx, "e", "a", bytes.NewReader(body)); err != nil {
+				t.Fatal(err)
+			}
+			r, err = db.OpenAttachment(ctx, "e", "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if _, err := r.ReadAt(make([]byte, 10), 3*crypt.ChunkSize); err != nil {
+				t.Fatalf("ReadAt in the replacement = %v", err)
+			}
+			if err := db.DeleteAttachment(ctx, "e", "a"); err != nil {
+				t.Fatal(err)
+			}
+			// (On Windows a file open for reading cannot be removed: it
+			// stays as an orphan for the sweep.)
+			if left, _ := filepath.Glob(filepath.Join(cfg.DataDir, sqlite.AttachmentsDir, "*")); len(left) != 0 && (!kind.stream || runtime.GOOS != "windows") {
+				t.Errorf("files left after DeleteAttachment: %v", left)
+			}
+			p := make([]byte, 2*crypt.ChunkSize)
+			off := int64(17 * crypt.ChunkSize)
+			n, err := r.ReadAt(p, off)
+			if kind.stream {
+				if err != nil || !bytes.Equal(p[:n], body[off:off+int64(len(p))]) {
+					t.Errorf("ReadAt in a deleted attachment, open before = %d, %v; want its bytes as they were", n, err)
+				}
+			} else if !errors.Is(err, store.ErrNotFound) || errors.Is(err, keyward.ErrIntegrity) {
+				t.Errorf("ReadAt in a deleted attachment = %v, want ErrNotFound (not an integrity error)", err)
+			}
+			r.Close()
+			if _, err := r.ReadAt(p, 5*crypt.ChunkSize); !errors.Is(err, store.ErrNotFound) || errors.Is(err, keyward.ErrIntegrity) {
+				t.Errorf("ReadAt in a deleted attachment after Close = %v, want ErrNotFound (not an integrity error)", err)
+			}
+		})
 	}
 }
 

@@ -226,12 +226,11 @@ func (r *runner) reencryptAttachment(ctx context.Context, d *Database, sd specDB
 	if err != nil {
 		return err
 	}
-	src := newChunkSource(ctx, r.kw.st, a)
-	defer src.release()
-	size, err := src.size()
+	src, size, err := openSource(ctx, r.kw.st, a)
 	if err != nil {
 		return err
 	}
+	defer src.release()
 	rd, err := crypt.NewReader(src, size, old.Key(), d.attachmentContext(a.EntryID, a.ID, a.Name))
 	if err != nil {
 		return err

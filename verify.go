@@ -207,12 +207,11 @@ func (v *verifier) openAttachment(ctx context.Context, d *Database, se store.Ent
 	if err != nil {
 		return err.Error()
 	}
-	src := newChunkSource(ctx, v.kw.st, a)
-	defer src.release()
-	size, err := src.size()
+	src, size, err := openSource(ctx, v.kw.st, a)
 	if err != nil {
 		return err.Error()
 	}
+	defer src.release()
 	r, err := crypt.NewReader(src, size, dek.Key(), d.attachmentContext(se.ID, a.ID, a.Name))
 	if err != nil {
 		return err.Error()

@@ -98,6 +98,64 @@ func (w *writer) WriteChunk(ctx context.Context, index int64, data []byte) error
 	return nil
 }
 
+// WriteChunks implements [store.ChunkBatchWriter]: the rules of WriteChunk
+// apply to each chunk of data. The batch is written at once, with one
+// WriteAt from data itself (after the chunks that WriteChunk buffered, if
+// any). If a rule is broken or writing fails, none of the batch is
+// accepted: the upload is as before the call.
+func (w *writer) WriteChunks(ctx context.Context, first int64, data []byte, chunkLen int) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.checkBatch(first, len(data), chunkLen); err != nil {
+		return fmt.Errorf("sqlite: write chunks from %d: %w", first, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlite: write chunks from %d: %w", first, err)
+	}
+	// The chunks buffered by WriteChunk go first; if they fail, they stay
+	// buffered, as after a failed WriteChunk.
+	if err := w.flush(); err != nil {
+		return fmt.Errorf("sqlite: write chunks from %d: %w", first, err)
+	}
+	if _, err := w.f.WriteAt(data, w.off); err != nil {
+		_ = w.f.Truncate(w.off) // best effort; Commit checks the size anyway
+		return fmt.Errorf("sqlite: write chunks from %d: %w", first, err)
+	}
+	n := (int64(len(data)) + int64(chunkLen) - 1) / int64(chunkLen)
+	lastLen := int64(len(data)) - (n-1)*int64(chunkLen)
+	if first == 0 {
+		w.stride = min(int64(chunkLen), int64(len(data)))
+	}
+	w.odd = lastLen != w.stride
+	w.off += int64(len(data))
+	w.next += n
+	w.wrote = time.Now()
+	return nil
+}
+
+// checkBatch checks a batch of chunks against the writer's state and
+// WriteChunk's rules.
+func (w *writer) checkBatch(first int64, size, chunkLen int) error {
+	switch {
+	case w.state == finished:
+		return errClosed
+	case w.state != writing:
+		return errors.New("Commit was called already; Abort the upload and start again")
+	case first != w.next:
+		return fmt.Errorf("chunks must come in order, want %d", w.next)
+	case w.odd:
+		return fmt.Errorf("chunk %d was %d bytes, not %d like chunk 0, so it had to be the last; "+
+			"every chunk but the last must have the length of chunk 0", first-1, w.lastLen(), w.stride)
+	case chunkLen <= 0 || size == 0:
+		return fmt.Errorf("a batch of %d bytes in chunks of %d; want at least one byte and a positive chunk length", size, chunkLen)
+	case w.next > 0 && int64(chunkLen) != w.stride && size > chunkLen:
+		// Several chunks, the first of which is not the last: it must be
+		// as long as chunk 0.
+		return fmt.Errorf("chunks of %d bytes, not %d like chunk 0; every chunk but the last must have the length of chunk 0", chunkLen, w.stride)
+	}
+	return nil
+}
+
 // Chunks are written to the .part file in batches of about writeBatch
 // bytes (one system call instead of sixteen), and at once when the file
 // was last written writeDelay ago or more, so that the file of an upload

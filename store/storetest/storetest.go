@@ -77,6 +77,8 @@ var tests = []struct {
 	{"AttachmentMissingChunk", testAttachmentMissingChunk},
 	{"AttachmentEntryDeleted", testAttachmentEntryDeleted},
 	{"DeleteAttachment", testDeleteAttachment},
+	{"AttachmentBatches", testAttachmentBatches},
+	{"ChunkStream", testChunkStream},
 	{"ConcurrentReplace", testConcurrentReplace},
 	{"KeyUsage", testKeyUsage},
 	{"ConcurrentCAS", testConcurrentCAS},
