@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -31,6 +32,9 @@ type attOp struct {
 	out       string // output file in the work dir, checked after each run
 	decrypt   bool   // out is plaintext: hashed, compared and removed
 	discard   bool   // writes to /dev/null: the cost without an output file
+	// reset, if set, is a child command run (untimed) before each run, to
+	// remove what the previous round stored (see work.reset).
+	reset func(w *work) []string
 }
 
 // attOps in table order. Encryptions run first in every round, since the
@@ -45,7 +49,8 @@ var attOps = []attOp{
 	{id: "kw-dec-pipe", label: "keyward stream decrypt, writes in a goroutine", ref: "age-dec", out: "kwp.dec", decrypt: true,
 		args: func(w *work) []string { return w.self("stream-dec-pipe", w.key, w.path("kwp.enc"), w.path("kwp.dec")) }},
 	{id: "lib-put", label: "keyward library PutAttachment (file→store: SQLite row + attachment file)", ref: "age-enc",
-		args: func(w *work) []string { return w.self("lib-put", w.path("lib"), w.in) }},
+		args:  func(w *work) []string { return w.self("lib-put", w.path("lib"), w.in) },
+		reset: func(w *work) []string { return w.self("lib-rm", w.path("lib")) }},
 	{id: "lib-get", label: "keyward library OpenAttachment (store→file)", ref: "age-dec", out: "lib.dec", decrypt: true,
 		args: func(w *work) []string { return w.self("lib-get", w.path("lib"), w.path("lib.dec")) }},
 	{id: "age-enc", label: "age -e -r (X25519), file→file", age: true, out: "age.enc",
@@ -74,6 +79,7 @@ type work struct {
 	size         int64
 	sum          string // SHA-256 of the input, in hex
 	zero         []byte // written by condition
+	keepOutputs  bool   // see reset
 }
 
 func (w *work) path(name string) string { return filepath.Join(w.dir, name) }
@@ -91,7 +97,7 @@ type sample struct {
 
 // runAttachments measures every op of attOps in every round and prints the
 // tables.
-func runAttachments(rounds int, size int64, dir string) error {
+func runAttachments(rounds int, size int64, dir string, keepOutputs bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	w, err := prepare(ctx, size, dir)
@@ -101,6 +107,7 @@ func runAttachments(rounds int, size int64, dir string) error {
 	if err != nil {
 		return err
 	}
+	w.keepOutputs = keepOutputs
 	res := map[string][]sample{}
 	for r := range rounds {
 		groups := [][]attOp{pick(false, false), pick(true, false), append(pick(false, true), pick(true, true)...)}
@@ -144,6 +151,9 @@ func pick(decrypt, discard bool) []attOp {
 // less than kwbench's own peak RSS: kwbench does its heavy set-up work in
 // children too, and the report prints that floor.
 func (w *work) measure(ctx context.Context, op attOp) (sample, error) {
+	if err := w.reset(ctx, op); err != nil {
+		return sample{}, err
+	}
 	if !op.discard {
 		if err := w.condition(); err != nil {
 			return sample{}, err
@@ -166,6 +176,34 @@ func (w *work) measure(ctx context.Context, op attOp) (sample, error) {
 	}
 	s := sample{wall: wall, user: cmd.ProcessState.UserTime(), sys: cmd.ProcessState.SystemTime(), rssKiB: ru.Maxrss}
 	return s, w.check(ctx, op)
+}
+
+// reset removes, before an encrypting op runs, the output it left in the
+// previous round (and lib-put's attachment, through its reset command).
+// Otherwise each op would free the previous gigabyte inside its timed run,
+// and not alike: age and keyward's stream truncate their output file
+// before writing, so the freed pages are reused at once, while a
+// replacing PutAttachment writes the new file before it unlinks the old
+// one. Every op now writes its output into fresh space, as when a file is
+// encrypted for the first time. keepOutputs (-keep-outputs) leaves the
+// outputs of the file-writing ops in place, as before: then only lib-put's
+// attachment is removed.
+func (w *work) reset(ctx context.Context, op attOp) error {
+	if op.decrypt || op.discard {
+		return nil
+	}
+	if op.out != "" && !w.keepOutputs {
+		if err := os.Remove(w.path(op.out)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	if op.reset != nil {
+		a := op.reset(w)
+		if _, err := w.prep(ctx, a[2], a[3:]...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // condition writes and deletes a scratch file as large as the input, so

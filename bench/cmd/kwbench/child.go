@@ -48,6 +48,7 @@ var childOps = map[string]struct {
 	"stream-dec-pipe": {3, func(a []string) error { return streamDecrypt(a[0], a[1], a[2], true) }},
 	"lib-put":         {2, func(a []string) error { return libPut(a[0], a[1]) }},
 	"lib-get":         {2, func(a []string) error { return libGet(a[0], a[1]) }},
+	"lib-rm":          {1, func(a []string) error { return libRemove(a[0]) }},
 	// Unmeasured set-up work, done in children too so that kwbench's own
 	// RSS stays small (see measure).
 	"lib-setup": {1, func(a []string) error { return libSetup(context.Background(), a[0]) }},
@@ -197,8 +198,8 @@ func openLib(ctx context.Context, base string) (*keyward.Keyward, *keyward.Datab
 	return kw, db, nil
 }
 
-// libPut stores the file in as the entry's attachment (replacing the one
-// of the previous round) with Database.PutAttachment.
+// libPut stores the file in as the entry's attachment with
+// Database.PutAttachment (a new one: lib-rm removed the previous round's).
 func libPut(base, in string) error {
 	ctx := context.Background()
 	kw, db, err := openLib(ctx, base)
@@ -213,6 +214,22 @@ func libPut(base, in string) error {
 	defer src.Close()
 	_, err = db.PutAttachment(ctx, libEntry, libAttachment, src)
 	return err
+}
+
+// libRemove deletes the entry's attachment if there is one, so that the
+// next lib-put stores a new attachment rather than replacing one (as the
+// other encrypting ops write a new file: see work.reset).
+func libRemove(base string) error {
+	ctx := context.Background()
+	kw, db, err := openLib(ctx, base)
+	if err != nil {
+		return err
+	}
+	defer kw.Close()
+	if err := db.DeleteAttachment(ctx, libEntry, libAttachment); err != nil && !errors.Is(err, keyward.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // libGet writes the entry's attachment, decrypted, to the file out with

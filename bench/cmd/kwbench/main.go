@@ -47,6 +47,7 @@ func main() {
 	dir := flag.String("dir", "", "directory for the attachment files (default: /dev/shm if it has room, else the temp dir)")
 	count := flag.Int("count", 2, "entries: go test -count per build and round")
 	benchtime := flag.String("benchtime", "1s", "entries: go test -benchtime")
+	keep := flag.Bool("keep-outputs", false, "attachments: let each encrypting op overwrite its previous output (the method before 2026-11-22 12:00) instead of writing a new file")
 	flag.Parse()
 	if flag.NArg() > 0 || *rounds < 1 || *count < 1 || (*only != "" && *only != "entries" && *only != "attachments") {
 		flag.Usage()
@@ -66,7 +67,7 @@ func main() {
 		}
 	}
 	if *only == "" || *only == "attachments" {
-		if err := runAttachments(*rounds, n, *dir); err != nil {
+		if err := runAttachments(*rounds, n, *dir, *keep); err != nil {
 			fmt.Fprintln(os.Stderr, "kwbench: attachments:", err)
 			failed = true
 		}

@@ -21,13 +21,17 @@ func printAttachments(w *work, rounds int, res map[string][]sample) {
 	}
 	mb := float64(w.size) / 1e6
 	fmt.Printf("\n## Attachments: %s random file, keyward versus age %s\n\n", sizeString(w.size), ageVersion(w.age))
+	outputs := "every encrypting op first removes its output of the previous round (lib-put: the attachment), so each writes a new file"
+	if w.keepOutputs {
+		outputs = "-keep-outputs: each encrypting op overwrites its output of the previous round (age and keyward's stream truncate it, lib-put replaces the attachment)"
+	}
 	fmt.Printf("Files in %s. Every op is a child process, %d rounds, interleaved (order rotated each round; "+
-		"before every op that writes a file, a scratch file of the same size is written and deleted, so that all start alike). "+
+		"%s; before every op that writes a file, a scratch file of the same size is written and deleted, so that all start alike). "+
 		"MB/s: 10^6 plaintext bytes per second of the child's wall time, median over the rounds. "+
 		"Ratio to age: median over the rounds of age's wall time / keyward's, same direction, same round. "+
 		"Peak RSS: largest ru_maxrss of the child over the rounds; it cannot be below kwbench's own peak RSS, %.1f MiB (see measure in attachments.go). "+
 		"Every decrypted output matched the input's SHA-256.\n\n",
-		where, rounds, float64(selfHWMKiB())/1024)
+		where, rounds, outputs, float64(selfHWMKiB())/1024)
 	fmt.Println("| op | MB/s | ratio to age | peak RSS MiB | goal | met? |")
 	fmt.Println("|---|---:|---:|---:|---|---|")
 	for _, op := range attOps {
