@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"sync"
+	"sync/atomic"
 
 	"github.com/keyward/keyward/crypt"
 	"github.com/keyward/keyward/store"
@@ -27,10 +29,11 @@ import (
 // it.) On other stores every chunk is fetched from the store, and a read
 // after the attachment was deleted or replaced fails with ErrNotFound.
 type AttachmentReader struct {
-	info Attachment
-	r    *crypt.Reader
-	src  attachmentSource
-	err  func(error) error
+	info   Attachment
+	r      *crypt.Reader
+	src    attachmentSource
+	err    func(error) error
+	closed atomic.Bool
 }
 
 // OpenAttachment opens the attachment name of the entry at path.
@@ -91,27 +94,52 @@ func (ar *AttachmentReader) Size() int64 { return ar.r.Size() }
 
 // Read implements io.Reader.
 func (ar *AttachmentReader) Read(p []byte) (int, error) {
+	if ar.closed.Load() {
+		return 0, errAttachmentClosed
+	}
 	n, err := ar.r.Read(p)
-	return n, ar.err(err)
+	return n, ar.readErr(err)
 }
 
 // ReadAt implements io.ReaderAt.
 func (ar *AttachmentReader) ReadAt(p []byte, off int64) (int, error) {
+	if ar.closed.Load() {
+		return 0, errAttachmentClosed
+	}
 	n, err := ar.r.ReadAt(p, off)
-	return n, ar.err(err)
+	return n, ar.readErr(err)
+}
+
+// readErr maps a read's error; one that raced with Close is the closing's.
+func (ar *AttachmentReader) readErr(err error) error {
+	if err != nil && err != io.EOF && ar.closed.Load() {
+		return errAttachmentClosed
+	}
+	return ar.err(err)
 }
 
 // Seek implements io.Seeker.
 func (ar *AttachmentReader) Seek(off int64, whence int) (int64, error) {
+	if ar.closed.Load() {
+		return 0, errAttachmentClosed
+	}
 	return ar.r.Seek(off, whence)
 }
 
-// Close releases the reader's buffers and its open file, if any. A later
-// read opens the attachment again, as OpenAttachment would: it fails with
-// ErrNotFound if the attachment was deleted or replaced meanwhile.
+// errAttachmentClosed is what a reader returns after Close.
+var errAttachmentClosed = fmt.Errorf("keyward: read from a closed attachment reader: %w", fs.ErrClosed)
+
+// Close wipes the reader's cached plaintext and stream key and releases
+// its buffers and open file, if any. Later reads fail with an error
+// matching fs.ErrClosed; open the attachment again to read it again.
+// Calling Close more than once is harmless.
 func (ar *AttachmentReader) Close() error {
+	if ar.closed.Swap(true) {
+		return nil
+	}
+	err := ar.r.Close() // wipes the plaintext chunk it keeps
 	ar.src.release()
-	return nil
+	return err
 }
 
 // chunkSource presents the stored rows of an attachment as the byte stream

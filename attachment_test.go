@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -187,7 +188,7 @@ type chunkOnlyWriter struct{ store.AttachmentWriter }
 // truncated file fail with an integrity error naming the attachment, and
 // never give wrong bytes. A deleted attachment reads as it was (the SQLite
 // store's open file) until the reader is closed, or fails with ErrNotFound
-// (a store read chunk by chunk); after Close it fails with ErrNotFound.
+// (a store read chunk by chunk); after Close reads fail with fs.ErrClosed.
 func TestAttachmentFileDamagedWhileReading(t *testing.T) {
 	for _, kind := range storeKinds {
 		t.Run(kind.name, func(t *testing.T) {
@@ -266,8 +267,11 @@ func TestAttachmentFileDamagedWhileReading(t *testing.T) {
 				t.Errorf("ReadAt in a deleted attachment = %v, want ErrNotFound (not an integrity error)", err)
 			}
 			r.Close()
-			if _, err := r.ReadAt(p, 5*crypt.ChunkSize); !errors.Is(err, store.ErrNotFound) || errors.Is(err, keyward.ErrIntegrity) {
-				t.Errorf("ReadAt in a deleted attachment after Close = %v, want ErrNotFound (not an integrity error)", err)
+			if _, err := r.ReadAt(p, 5*crypt.ChunkSize); !errors.Is(err, fs.ErrClosed) || errors.Is(err, keyward.ErrIntegrity) {
+				t.Errorf("ReadAt after Close = %v, want fs.ErrClosed (not an integrity error)", err)
+			}
+			if _, err := db.OpenAttachment(ctx, "e", "a"); !errors.Is(err, keyward.ErrNotFound) {
+				t.Errorf("OpenAttachment of the deleted attachment = %v, want ErrNotFound", err)
 			}
 		})
 	}
