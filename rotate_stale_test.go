@@ -3,8 +3,10 @@ package keyward_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,5 +168,66 @@ func TestRotateRootByAnotherProcessUnreachable(t *testing.T) {
 		if db.Name == "one" && len(db.Keys) != 1 {
 			t.Errorf("database one has %d key versions after the refused PutDataKey, want 1", len(db.Keys))
 		}
+	}
+}
+
+// TestRotateRootByAnotherProcessConcurrent: many goroutines of B meet the
+// rotated root key at once (creating databases, reading data keys B had
+// not loaded); each must end up under the new root key, and the reloads
+// must not deadlock or race (run with -race).
+func TestRotateRootByAnotherProcessConcurrent(t *testing.T) {
+	ctx := context.Background()
+	a, cfg, res := setup(t)
+	const n = 8
+	for i := range n {
+		putField(t, mustDB(t, a, fmt.Sprintf("old%d", i)), "p", fmt.Sprint(i))
+	}
+	b, err := keyward.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := a.RotateRoot(ctx, keyward.RotateOptions{RecoveryKey: res.RecoveryKey}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := range n {
+		wg.Go(func() {
+			db, err := b.CreateDatabase(ctx, fmt.Sprintf("new%d", i))
+			if err == nil {
+				_, err = db.Put(ctx, keyward.Entry{Path: "p", Fields: map[string]string{"f": fmt.Sprint(i)}})
+			}
+			if err != nil {
+				errs <- fmt.Errorf("new%d: %w", i, err)
+			}
+		})
+		wg.Go(func() {
+			db, err := b.Database(ctx, fmt.Sprintf("old%d", i))
+			if err == nil {
+				var e keyward.Entry
+				if e, err = db.Get(ctx, "p"); err == nil && e.Fields["f"] != fmt.Sprint(i) {
+					err = fmt.Errorf("field %q", e.Fields["f"])
+				}
+			}
+			if err != nil {
+				errs <- fmt.Errorf("old%d: %w", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	a.Close()
+	b.Close()
+	c, err := keyward.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range n {
+		wantField(t, c, fmt.Sprintf("new%d", i), "p", fmt.Sprint(i))
 	}
 }
