@@ -16,6 +16,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/crypt"
+	"github.com/keyward/keyward/internal/kwtest"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/store/sqlite"
 
@@ -25,19 +26,7 @@ import (
 // setup initialises a deployment in a temp dir and opens it.
 func setup(t *testing.T) (*keyward.Keyward, keyward.Config, keyward.InitResult) {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := keyward.Config{DataDir: filepath.Join(dir, "data"), KeyDir: filepath.Join(dir, "keys")}
-	ctx := context.Background()
-	res, err := keyward.Init(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kw, err := keyward.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { kw.Close() })
-	return kw, cfg, res
+	return kwtest.Deployment(t, keyward.Config{})
 }
 
 func mustDB(t *testing.T, kw *keyward.Keyward, name string) *keyward.Database {

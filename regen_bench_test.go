@@ -2,13 +2,13 @@ package keyward_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/kwtest"
 )
 
 // benchValue makes entries of about 300 bytes, as in bench/cmd/kwregen.
@@ -22,16 +22,7 @@ func BenchmarkRegenerateOffline(b *testing.B) {
 	const n = 20_000
 	b.Cleanup(keyward.SetJobTiming(time.Millisecond, 30*time.Second))
 	ctx := context.Background()
-	dir := b.TempDir()
-	cfg := keyward.Config{DataDir: filepath.Join(dir, "data"), KeyDir: filepath.Join(dir, "keys")}
-	if _, err := keyward.Init(ctx, cfg); err != nil {
-		b.Fatal(err)
-	}
-	kw, err := keyward.Open(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer kw.Close()
+	kw, _, _ := kwtest.Deployment(b, keyward.Config{})
 	db, err := kw.CreateDatabase(ctx, "bench")
 	if err != nil {
 		b.Fatal(err)

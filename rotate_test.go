@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/kwtest"
 	"github.com/keyward/keyward/keyring"
 )
 
@@ -100,25 +101,16 @@ func TestRotateRoot(t *testing.T) {
 }
 
 func TestRotateRootDropsUnavailableSlots(t *testing.T) {
-	dir := t.TempDir()
 	env := map[string]string{"PASS": "correct horse battery staple"}
 	getenv := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	cfg := keyward.Config{DataDir: filepath.Join(dir, "data"), KeyDir: filepath.Join(dir, "keys"), Getenv: getenv}
+	kw, cfg, _ := kwtest.Deployment(t, keyward.Config{Getenv: getenv})
 	ctx := context.Background()
-	if _, err := keyward.Init(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	kw, err := keyward.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kw.Close()
 	if _, err := kw.AddSlot(ctx, "env:PASS", 0); err != nil {
 		t.Fatal(err)
 	}
 	delete(env, "PASS")
 	// env:PASS and recovery cannot wrap now.
-	_, err = kw.RotateRoot(ctx, keyward.RotateOptions{})
+	_, err := kw.RotateRoot(ctx, keyward.RotateOptions{})
 	if err == nil || !strings.Contains(err.Error(), "env:PASS") || !strings.Contains(err.Error(), "--drop-unavailable-slots") {
 		t.Fatalf("RotateRoot() = %v, want a refusal naming env:PASS", err)
 	}
@@ -135,7 +127,7 @@ func TestRotateRootDropsUnavailableSlots(t *testing.T) {
 	}
 	// With the auto key file gone too, no slot can wrap: the last slot is
 	// never dropped.
-	files, _ := filepath.Glob(filepath.Join(dir, "keys", "*"))
+	files, _ := filepath.Glob(filepath.Join(cfg.KeyDir, "*"))
 	for _, f := range files {
 		os.Remove(f)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"github.com/keyward/keyward/api"
 	"github.com/keyward/keyward/bundle"
 	"github.com/keyward/keyward/client"
+	"github.com/keyward/keyward/internal/kwtest"
 	"github.com/keyward/keyward/server"
 )
 
@@ -42,16 +42,7 @@ func (s *bodies) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func realServer(t *testing.T) (*client.Client, *bodies) {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	cfg := keyward.Config{DataDir: filepath.Join(dir, "data"), KeyDir: filepath.Join(dir, "keys")}
-	res, err := keyward.Init(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kw, err := keyward.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kw, _, res := kwtest.Deployment(t, keyward.Config{})
 	if _, err := kw.CreateDatabase(ctx, "app"); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +52,7 @@ func realServer(t *testing.T) (*client.Client, *bodies) {
 	}
 	rec := &bodies{h: srv.Handler()}
 	ts := httptest.NewServer(rec)
-	t.Cleanup(func() { ts.Close(); kw.Close() })
+	t.Cleanup(ts.Close)
 	c, err := client.New(ts.URL, client.WithToken(res.AdminToken))
 	if err != nil {
 		t.Fatal(err)

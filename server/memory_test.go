@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/kwtest"
 )
 
 // zeroReader yields n zero bytes, generated as read: the client holds none
@@ -39,17 +39,7 @@ func TestLargeUploadKeepsMemoryFlat(t *testing.T) {
 		t.Skip("uploads 256 MiB")
 	}
 	ctx := context.Background()
-	dir := t.TempDir()
-	cfg := keyward.Config{DataDir: filepath.Join(dir, "data"), KeyDir: filepath.Join(dir, "keys")}
-	res, err := keyward.Init(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kw, err := keyward.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kw.Close()
+	kw, _, res := kwtest.Deployment(t, keyward.Config{})
 	db, err := kw.CreateDatabase(ctx, "app")
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/bundle"
+	"github.com/keyward/keyward/internal/kwtest"
 	"github.com/keyward/keyward/internal/storedump"
 	"github.com/keyward/keyward/server"
 )
@@ -209,17 +210,7 @@ func TestKeysImportConflict(t *testing.T) {
 // API; the offline commands refuse it.
 func TestKeysThroughServer(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	cfg := keyward.Config{DataDir: filepath.Join(dir, "data"), KeyDir: filepath.Join(dir, "keys")}
-	res, err := keyward.Init(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kw, err := keyward.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kw.Close()
+	kw, _, res := kwtest.Deployment(t, keyward.Config{})
 	srv, err := server.New(server.Config{Keyward: kw})
 	if err != nil {
 		t.Fatal(err)
