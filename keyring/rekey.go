@@ -43,8 +43,9 @@ func Rekey(ctx context.Context, st store.Store, specs []string, sources masterke
 	if err != nil {
 		return "", err
 	}
+	rootCheck := rootCheckOf(root)
 	for i := range slots {
-		slots[i].Root = rootCheckOf(root)
+		slots[i].Root = rootCheck
 	}
 	check := sources
 	check.DeploymentID = m.DeploymentID

@@ -2,11 +2,13 @@ package keyring
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/keyward/keyward/secret"
 	"github.com/keyward/keyward/store"
@@ -35,8 +37,8 @@ func rootCheckOf(root *secret.Key) []byte {
 	return m.Sum(nil)[:rootCheckSize]
 }
 
-// setRoot installs root (nil: sealed) and its check value, and returns the
-// previous root key for the caller to wipe. k.mu must be held.
+// setRootLocked installs root (nil: sealed) and its check value, and
+// returns the previous root key for the caller to wipe. k.mu must be held.
 func (k *Keyring) setRootLocked(root *secret.Key) (old *secret.Key) {
 	old = k.root
 	k.root, k.check = root, nil
@@ -130,19 +132,5 @@ func (k *Keyring) reload(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("%w, and none of this process's key sources opens the new one (%s); restart this process, or unlock it with a slot that does",
-		ErrRootRotated, joinOr(tried, "no slots"))
-}
-
-func joinOr(list []string, none string) string {
-	if len(list) == 0 {
-		return none
-	}
-	var b bytes.Buffer
-	for i, s := range list {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(s)
-	}
-	return b.String()
+		ErrRootRotated, cmp.Or(strings.Join(tried, "; "), "no slots"))
 }

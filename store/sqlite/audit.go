@@ -99,12 +99,8 @@ func (s *Store) RewrapAll(ctx context.Context, r store.Rewrap) error {
 		if err := checkRoot(ctx, tx, r.OldRoot); err != nil {
 			return err
 		}
-		if len(r.NewRoot) > 0 {
-			if err := setRoot(ctx, tx, r.NewRoot); err != nil {
-				return err
-			}
-		} else if err := checkRoot(ctx, tx, nil); err != nil {
-			return err // a rotation must say what the new root key is
+		if err := moveRoot(ctx, tx, r.NewRoot); err != nil {
+			return err
 		}
 		if err := rewrapSlots(ctx, tx, r); err != nil {
 			return err

@@ -102,13 +102,7 @@ func (s *Store) ReplaceRootKey(ctx context.Context, slots []store.Slot, keys []s
 		}
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		// Without a check value the rekey is allowed only where none is
-		// recorded (checkRoot refuses the empty one otherwise).
-		set := checkRoot
-		if len(root) > 0 {
-			set = setRoot
-		}
-		if err := set(ctx, tx, root); err != nil {
+		if err := moveRoot(ctx, tx, root); err != nil {
 			return err
 		}
 		if err := coversEveryKey(ctx, tx, keys); err != nil {

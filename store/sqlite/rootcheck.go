@@ -38,6 +38,16 @@ func checkRoot(ctx context.Context, tx *sql.Tx, check []byte) error {
 	return nil
 }
 
+// moveRoot records newRoot as the root check value, as a root key
+// rotation or re-key does; without one (a caller that tracks no root key)
+// it passes only where none is recorded.
+func moveRoot(ctx context.Context, tx *sql.Tx, newRoot []byte) error {
+	if len(newRoot) == 0 {
+		return checkRoot(ctx, tx, nil)
+	}
+	return setRoot(ctx, tx, newRoot)
+}
+
 // setRoot records a new root check value.
 func setRoot(ctx context.Context, tx *sql.Tx, check []byte) error {
 	if len(check) == 0 {
