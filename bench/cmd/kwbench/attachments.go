@@ -32,9 +32,10 @@ type attOp struct {
 	out       string // output file in the work dir, checked after each run
 	decrypt   bool   // out is plaintext: hashed, compared and removed
 	discard   bool   // writes to /dev/null: the cost without an output file
-	// reset, if set, is a child command run (untimed) before each run, to
-	// remove what the previous round stored (see work.reset).
-	reset func(w *work) []string
+	// reset, if set, names a child op and its arguments, run (untimed)
+	// before each run to remove what the previous round stored (see
+	// work.reset).
+	reset func(w *work) (op string, args []string)
 }
 
 // attOps in table order. Encryptions run first in every round, since the
@@ -50,7 +51,7 @@ var attOps = []attOp{
 		args: func(w *work) []string { return w.self("stream-dec-pipe", w.key, w.path("kwp.enc"), w.path("kwp.dec")) }},
 	{id: "lib-put", label: "keyward library PutAttachment (file→store: SQLite row + attachment file)", ref: "age-enc",
 		args:  func(w *work) []string { return w.self("lib-put", w.path("lib"), w.in) },
-		reset: func(w *work) []string { return w.self("lib-rm", w.path("lib")) }},
+		reset: func(w *work) (string, []string) { return "lib-rm", []string{w.path("lib")} }},
 	{id: "lib-get", label: "keyward library OpenAttachment (store→file)", ref: "age-dec", out: "lib.dec", decrypt: true,
 		args: func(w *work) []string { return w.self("lib-get", w.path("lib"), w.path("lib.dec")) }},
 	{id: "age-enc", label: "age -e -r (X25519), file→file", age: true, out: "age.enc",
@@ -198,8 +199,8 @@ func (w *work) reset(ctx context.Context, op attOp) error {
 		}
 	}
 	if op.reset != nil {
-		a := op.reset(w)
-		if _, err := w.prep(ctx, a[2], a[3:]...); err != nil {
+		child, args := op.reset(w)
+		if _, err := w.prep(ctx, child, args...); err != nil {
 			return err
 		}
 	}
