@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"sync"
 
 	"github.com/keyward/keyward/store"
@@ -13,8 +14,9 @@ import (
 // decrypts: header || chunk0 || chunk1 || …
 type attachmentSource interface {
 	io.ReaderAt
-	// release frees what the source holds (buffers, an open file). A
-	// later ReadAt acquires it again.
+	// release frees what the source holds (buffers, an open file). Its
+	// callers read no more after it (AttachmentReader.Close, the end of
+	// a verification or a re-encryption).
 	release()
 }
 
@@ -27,7 +29,7 @@ func openSource(ctx context.Context, st store.Store, a store.Attachment) (attach
 		if err != nil {
 			return nil, 0, err
 		}
-		return s, int64(len(s.header)) + s.size, nil
+		return s, int64(len(s.header)) + s.cs.Size(), nil
 	}
 	src := newChunkSource(ctx, st, a)
 	size, err := src.size()
@@ -40,14 +42,11 @@ func openSource(ctx context.Context, st store.Store, a store.Attachment) (attach
 // streamSource presents the header from a's row followed by the store's
 // chunk stream. A read of a chunk is one ReadAt of the stream into the
 // caller's buffer: no query, no copy. It holds the stream open until
-// release; a read after that opens it again, which fails with ErrNotFound
-// if the attachment is gone by then.
+// release; a read after that fails.
 type streamSource struct {
 	ctx    context.Context
-	op     store.ChunkStreamOpener
 	id     string
 	header []byte
-	size   int64 // the stream's, when first opened
 
 	mu sync.Mutex        // serialises reads with release
 	cs store.ChunkStream // nil after release
@@ -58,7 +57,7 @@ func newStreamSource(ctx context.Context, op store.ChunkStreamOpener, a store.At
 	if err != nil {
 		return nil, err
 	}
-	return &streamSource{ctx: ctx, op: op, id: a.ID, header: a.Header, size: cs.Size(), cs: cs}, nil
+	return &streamSource{ctx: ctx, id: a.ID, header: a.Header, cs: cs}, nil
 }
 
 // ReadAt implements io.ReaderAt over header || stream. It fails with ctx's
@@ -80,15 +79,7 @@ func (s *streamSource) ReadAt(p []byte, off int64) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cs == nil {
-		cs, err := s.op.OpenChunkStream(s.ctx, s.id)
-		if err != nil {
-			return n, err
-		}
-		if cs.Size() != s.size {
-			cs.Close()
-			return n, fmt.Errorf("attachment %s: its chunks were %d bytes when opened, %d now: %w", s.id, s.size, cs.Size(), store.ErrCorrupt)
-		}
-		s.cs = cs
+		return n, fmt.Errorf("attachment %s: read after release: %w", s.id, fs.ErrClosed)
 	}
 	m, err := s.cs.ReadAt(p[n:], off+int64(n)-int64(len(s.header)))
 	return n + m, err
