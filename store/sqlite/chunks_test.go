@@ -174,15 +174,7 @@ func TestDamagedFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct {
-		name   string
-		damage func() error
-	}{
-		{"truncated", func() error { return os.Truncate(file, int64(len(orig))-1) }},
-		{"truncated to a chunk boundary", func() error { return os.Truncate(file, 9*1000) }},
-		{"extended", func() error { return os.WriteFile(file, append(orig, 'x'), 0o600) }},
-		{"removed", func() error { return os.Remove(file) }},
-	} {
+	for _, c := range fileDamages(file, orig) {
 		if err := c.damage(); err != nil {
 			t.Fatal(err)
 		}
@@ -246,5 +238,22 @@ func TestAttachmentChunkAfterClose(t *testing.T) {
 	}
 	if _, err := s.AttachmentChunk(t.Context(), a.ID, 0); err == nil {
 		t.Errorf("AttachmentChunk() after Close = nil, want an error")
+	}
+}
+
+// fileDamage is one way to damage an attachment file of ten 1000-byte
+// chunks whose original bytes were orig.
+type fileDamage struct {
+	name   string
+	damage func() error
+}
+
+// fileDamages lists the damages the tests of a committed file apply.
+func fileDamages(file string, orig []byte) []fileDamage {
+	return []fileDamage{
+		{"truncated", func() error { return os.Truncate(file, int64(len(orig))-1) }},
+		{"truncated to a chunk boundary", func() error { return os.Truncate(file, 9*1000) }},
+		{"extended", func() error { return os.WriteFile(file, append(orig, 'x'), 0o600) }},
+		{"removed", func() error { return os.Remove(file) }},
 	}
 }

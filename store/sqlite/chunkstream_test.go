@@ -254,15 +254,7 @@ func TestOpenChunkStreamDamaged(t *testing.T) {
 	isDamaged := func(err error) bool {
 		return errors.Is(err, store.ErrCorrupt) && strings.Contains(err.Error(), "attachment a:")
 	}
-	for _, c := range []struct {
-		name   string
-		damage func() error
-	}{
-		{"truncated", func() error { return os.Truncate(file, int64(len(orig))-1) }},
-		{"truncated to a chunk boundary", func() error { return os.Truncate(file, 9*1000) }},
-		{"extended", func() error { return os.WriteFile(file, append(orig, 'x'), 0o600) }},
-		{"removed", func() error { return os.Remove(file) }},
-	} {
+	for _, c := range fileDamages(file, orig) {
 		if err := c.damage(); err != nil {
 			t.Fatal(err)
 		}
