@@ -7,8 +7,11 @@ FUZZTIME ?= 30s
 build:
 	go build -o keyward ./cmd/keyward
 
+# The second line runs bench/entries' tests in the pass-through build too:
+# they check that the benchmark's two kinds of deployment are what they say.
 test:
 	go test -race -count=1 ./...
+	go test -count=1 -tags keyward_insecure_passthrough ./bench/entries
 
 lint:
 	go vet ./...

@@ -11,19 +11,40 @@ package crypt
 //
 // Only NewAEAD is affected (records and wrapped keys). Attachment streams
 // keep AES-GCM, and the published vectors do not hold in this build.
+//
+// SetPassthrough(false) makes NewAEAD return AES-256-GCM again, so that one
+// benchmark process can hold an encrypted and a pass-through deployment side
+// by side and time them in turn (bench/entries, BenchmarkInterleaved). The
+// choice is made when an AEAD is built, that is when a data key is loaded;
+// an AEAD already built keeps its kind.
 
 import (
 	"crypto/cipher"
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 )
 
 // InsecurePassthrough reports a build whose records are not encrypted.
 const InsecurePassthrough = true
 
-// newAEAD builds the AEAD that NewAEAD returns: here, the pass-through.
-func newAEAD(k []byte) (cipher.AEAD, error) { return newPassthrough(k) }
+// realAEAD, when set, makes newAEAD build AES-256-GCM in this build too.
+var realAEAD atomic.Bool
+
+// SetPassthrough chooses what NewAEAD builds from now on in this build:
+// the pass-through (true, the default) or AES-256-GCM (false). It exists
+// only with the keyward_insecure_passthrough tag.
+func SetPassthrough(on bool) { realAEAD.Store(!on) }
+
+// newAEAD builds the AEAD that NewAEAD returns: the pass-through, unless
+// SetPassthrough(false) chose AES-256-GCM.
+func newAEAD(k []byte) (cipher.AEAD, error) {
+	if realAEAD.Load() {
+		return newGCM(k)
+	}
+	return newPassthrough(k)
+}
 
 func init() {
 	fmt.Fprintln(os.Stderr, "crypt: WARNING: built with keyward_insecure_passthrough: records are NOT encrypted (benchmarks only)")

@@ -159,9 +159,13 @@ func (k *Keyring) primary(ctx context.Context, dbID string) (*DEK, error) {
 	}
 	for _, dk := range keys {
 		if dk.State == store.KeyPrimary {
-			d, err := k.load(ctx, dk)
-			if err != nil {
-				return nil, err
+			// The answer expired (primaryTTL) but the key is most often
+			// still cached: no need to unwrap it again.
+			d := k.cache.get(dekID{dbID, dk.Version})
+			if d == nil {
+				if d, err = k.load(ctx, dk); err != nil {
+					return nil, err
+				}
 			}
 			k.cache.setPrimary(dbID, dk.Version, gen)
 			return d, nil

@@ -444,3 +444,62 @@ func TestInitLeavesSpecsAlone(t *testing.T) {
 		t.Fatalf("Init wrote %q into the caller's slice", spare[1])
 	}
 }
+
+// tamperedKeys returns every data key with its wrapped bytes damaged once
+// on is set.
+type tamperedKeys struct {
+	store.Store
+	on bool
+}
+
+func (s *tamperedKeys) DataKeys(ctx context.Context, dbID string) ([]store.DataKey, error) {
+	keys, err := s.Store.DataKeys(ctx, dbID)
+	for i := range keys {
+		if s.on {
+			keys[i].Wrapped = slices.Clone(keys[i].Wrapped)
+			keys[i].Wrapped[len(keys[i].Wrapped)-1] ^= 1
+		}
+	}
+	return keys, err
+}
+
+// When the cached answer to "which version is primary" expires, the
+// keyring asks the store again but keeps using the key it holds: it does
+// not unwrap it anew (which costs a root-key AEAD and a copy of the key
+// every primaryTTL per database).
+func TestPrimaryRefreshKeepsCachedKey(t *testing.T) {
+	ctx := context.Background()
+	src := sources(t, env{})
+	k1, st, _ := newKeyring(t, nil, src, Options{})
+	createDB(t, k1, st, "db")
+	ts := &tamperedKeys{Store: st}
+	open := func() *Keyring {
+		k, err := Open(ctx, ts, Options{Sources: src})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(k.Close)
+		if _, err := k.Unlock(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	k := open()
+	d1, err := k.Encrypter(ctx, "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.on = true
+	k.cache.forgetPrimary("db") // as when primaryTTL has passed
+	d2, err := k.Encrypter(ctx, "db")
+	if err != nil {
+		t.Fatalf("Encrypter after the primary answer expired: %v (the held key was unwrapped again)", err)
+	}
+	if d2 != d1 {
+		t.Fatal("Encrypter returned another DEK than the cached one")
+	}
+	// The damage is real: a keyring without the key cached fails.
+	if _, err := open().Encrypter(ctx, "db"); !errors.Is(err, crypt.ErrAuth) {
+		t.Fatalf("fresh keyring on damaged keys: %v, want crypt.ErrAuth", err)
+	}
+}

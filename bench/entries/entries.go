@@ -20,6 +20,7 @@
 package entries
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -143,4 +144,29 @@ func (e *Env) Close() error {
 		err = rmErr
 	}
 	return err
+}
+
+// ValueInClear reports whether the notes value of entry i appears in the
+// clear in any file of the deployment's data directory (the database and
+// its WAL; the attachments directory is skipped: entries have none). It is
+// how the benchmarks check which kind of deployment they measure.
+func (e *Env) ValueInClear(i int) (bool, error) {
+	value := []byte(Fields(i)["notes"])
+	files, err := filepath.Glob(filepath.Join(e.Dir, "data", "*"))
+	if err != nil {
+		return false, err
+	}
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil && fi.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return false, err
+		}
+		if bytes.Contains(b, value) {
+			return true, nil
+		}
+	}
+	return false, nil
 }

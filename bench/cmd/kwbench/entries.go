@@ -29,17 +29,22 @@ const (
 	modePassthrough = "passthrough"
 )
 
-// benchLine matches one result line of BenchmarkX/mode, e.g.
-// "BenchmarkPut300/encrypted-2  1705  1377077 ns/op  6104 B/op  129 allocs/op".
-var benchLine = regexp.MustCompile(`^Benchmark(\w+)/(\w+)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+([\d.]+) B/op)?(?:\s+([\d.]+) allocs/op)?`)
+// benchLine matches one result line of go test -bench, e.g.
+// "BenchmarkPut300/encrypted-2  1705  1377077 ns/op  6104 B/op  129 allocs/op":
+// the name without its -GOMAXPROCS suffix, the iteration count, and the
+// metrics as value-unit pairs.
+var benchLine = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
 
-// benchResult is one result line.
+// benchResult is one result line: the benchmark's name below "Benchmark"
+// (Put300/encrypted, Interleaved/Get300) and its metrics by unit (ns/op,
+// B/op, allocs/op and any custom metric such as enc/pt).
 type benchResult struct {
-	op, mode      string
-	ns, b, allocs float64
+	name    string
+	metrics map[string]float64
 }
 
-// parseBench returns the result lines of go test -bench output.
+// parseBench returns the result lines of go test -bench output. A line
+// whose metrics do not read as value-unit pairs is not a result.
 func parseBench(out []byte) []benchResult {
 	var rs []benchResult
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -48,11 +53,22 @@ func parseBench(out []byte) []benchResult {
 		if m == nil {
 			continue
 		}
-		r := benchResult{op: m[1], mode: m[2]}
-		r.ns, _ = strconv.ParseFloat(m[3], 64)
-		r.b, _ = strconv.ParseFloat(m[4], 64)
-		r.allocs, _ = strconv.ParseFloat(m[5], 64)
-		rs = append(rs, r)
+		f := strings.Fields(m[2])
+		if len(f) == 0 || len(f)%2 != 0 {
+			continue
+		}
+		r := benchResult{name: m[1], metrics: map[string]float64{}}
+		for i := 0; i < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				r.metrics = nil
+				break
+			}
+			r.metrics[f[i+1]] = v
+		}
+		if _, ok := r.metrics["ns/op"]; ok {
+			rs = append(rs, r)
+		}
 	}
 	return rs
 }
@@ -70,11 +86,11 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(mod), nil
 }
 
-// goTestBench runs the entries benchmarks once in one build and checks
-// that every result line comes from that build.
-func goTestBench(root, mode string, count int, benchtime string) ([]benchResult, error) {
-	args := []string{"test", "-run", "^$", "-bench", ".", "-count", strconv.Itoa(count), "-benchtime", benchtime}
-	if mode == modePassthrough {
+// goTest runs go test -bench in the module root, in the normal build or
+// with the pass-through tag, and returns the result lines.
+func goTest(root string, tagged bool, bench string, count int, benchtime string) ([]benchResult, error) {
+	args := []string{"test", "-run", "^$", "-bench", bench, "-count", strconv.Itoa(count), "-benchtime", benchtime}
+	if tagged {
 		args = append(args, "-tags", passthroughTag)
 	}
 	args = append(args, entriesPkg)
@@ -88,24 +104,69 @@ func goTestBench(root, mode string, count int, benchtime string) ([]benchResult,
 	if len(rs) == 0 {
 		return nil, fmt.Errorf("go %s printed no results:\n%s", strings.Join(args, " "), out)
 	}
-	for _, r := range rs {
-		if r.mode != mode {
-			return nil, fmt.Errorf("asked for the %s build, got a result from %s: is the build tag wired?", mode, r.mode)
-		}
-	}
 	return rs, nil
 }
 
-// runEntries runs both builds alternately (ABBA order, so that a drift
-// during the run weighs on both alike) and prints the median of each.
+// runEntries measures the price of encryption on the entries path two
+// ways and prints a table for each: both deployments in one process, timed
+// in turn (the goal is judged on this one), and the two builds run one
+// after the other.
 func runEntries(rounds, count int, benchtime string) error {
 	root, err := moduleRoot()
 	if err != nil {
 		return err
 	}
 	fmt.Printf("\n## Entries: 300-byte put/get through the library on SQLite\n\n")
-	fmt.Printf("`go test -run '^$' -bench . -count %d -benchtime %s %s`, with and without `-tags %s`, alternately, %d rounds; medians of %d samples per cell.\n\n",
-		count, benchtime, entriesPkg, passthroughTag, rounds, rounds*count)
+	if err := runInterleaved(root, rounds*count, benchtime); err != nil {
+		return err
+	}
+	return runTwoBuilds(root, rounds, count, benchtime)
+}
+
+// interleavedOps are the sub-benchmarks of BenchmarkInterleaved, in the
+// order they are printed.
+var interleavedOps = []string{"Put300", "Get300"}
+
+// runInterleaved runs BenchmarkInterleaved of the pass-through build: an
+// encrypted and a pass-through deployment in one process, the same
+// operation on each in turn, block by block.
+func runInterleaved(root string, count int, benchtime string) error {
+	fmt.Fprintf(os.Stderr, "kwbench: entries, interleaved, -count %d\n", count)
+	rs, err := goTest(root, true, "^BenchmarkInterleaved$", count, benchtime)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("Both in one process: `go test -tags %s -run '^$' -bench '^BenchmarkInterleaved$' -count %d -benchtime %s %s`. That build holds an encrypted deployment (AES-256-GCM) and a pass-through one side by side and times the same operation on each in turn, a block at a time (8 puts, 64 gets) in ABBA order, so drift weighs on both alike. Medians of %d runs; the ratio is the median of each run's enc/pt.\n\n",
+		passthroughTag, count, benchtime, entriesPkg, count)
+	fmt.Println("| op | encrypted ns/op | pass-through ns/op | ratio | ratio min–max | goal | met? |")
+	fmt.Println("|---|---:|---:|---:|---|---|---|")
+	for _, op := range interleavedOps {
+		var runs []benchResult
+		for _, r := range rs {
+			if r.name == "Interleaved/"+op {
+				runs = append(runs, r)
+			}
+		}
+		if len(runs) != count {
+			return fmt.Errorf("interleaved %s: %d results, want %d", op, len(runs), count)
+		}
+		ratios := metric(runs, "enc/pt")
+		if len(ratios) != count {
+			return fmt.Errorf("interleaved %s: %d results carry enc/pt, want %d: was the benchmark changed?", op, len(ratios), count)
+		}
+		ratio := report.Median(ratios)
+		fmt.Printf("| %s | %.0f | %.0f | %.3f | %.3f–%.3f | ≤ %.2f | %s |\n", op,
+			report.Median(metric(runs, "enc-ns/op")), report.Median(metric(runs, "pt-ns/op")),
+			ratio, slices.Min(ratios), slices.Max(ratios), entriesGoal, report.YesNo(ratio <= entriesGoal))
+	}
+	fmt.Println()
+	return nil
+}
+
+// runTwoBuilds runs BenchmarkPut300 and BenchmarkGet300 in the normal and
+// the pass-through build alternately (ABBA order, so that a drift during
+// the run weighs on both alike) and prints the median of each.
+func runTwoBuilds(root string, rounds, count int, benchtime string) error {
 	samples := map[string][]benchResult{} // op/mode -> results
 	var ops []string
 	for r := range rounds {
@@ -114,21 +175,26 @@ func runEntries(rounds, count int, benchtime string) error {
 			order[0], order[1] = order[1], order[0]
 		}
 		for _, mode := range order {
-			fmt.Fprintf(os.Stderr, "kwbench: entries round %d/%d, %s\n", r+1, rounds, mode)
-			rs, err := goTestBench(root, mode, count, benchtime)
+			fmt.Fprintf(os.Stderr, "kwbench: entries, two builds, round %d/%d, %s\n", r+1, rounds, mode)
+			rs, err := goTest(root, mode == modePassthrough, "^Benchmark(Put|Get)300$", count, benchtime)
 			if err != nil {
 				return err
 			}
 			for _, res := range rs {
-				key := res.op + "/" + res.mode
-				if !slices.Contains(ops, res.op) {
-					ops = append(ops, res.op)
+				op, got, _ := strings.Cut(res.name, "/")
+				if got != mode {
+					return fmt.Errorf("asked for the %s build, got a result from %s: is the build tag wired?", mode, got)
 				}
-				samples[key] = append(samples[key], res)
+				if !slices.Contains(ops, op) {
+					ops = append(ops, op)
+				}
+				samples[res.name] = append(samples[res.name], res)
 			}
 		}
 	}
-	fmt.Println("| op | encrypted ns/op | pass-through ns/op | ratio | goal | met? |")
+	fmt.Printf("Two builds, one after the other: `go test -run '^$' -bench '^Benchmark(Put|Get)300$' -count %d -benchtime %s %s`, with and without `-tags %s`, alternately, %d rounds; medians of %d samples per cell. Each process has one deployment; the machine's drift between processes (single runs of the same build differ by up to 30 %%) weighs on this ratio.\n\n",
+		count, benchtime, entriesPkg, passthroughTag, rounds, rounds*count)
+	fmt.Println("| op | encrypted ns/op | pass-through ns/op | ratio of medians | encrypted min–max | pass-through min–max |")
 	fmt.Println("|---|---:|---:|---:|---|---|")
 	var notes []string
 	for _, op := range ops {
@@ -136,12 +202,12 @@ func runEntries(rounds, count int, benchtime string) error {
 		if len(enc) == 0 || len(pt) == 0 {
 			return fmt.Errorf("%s: missing results (%d encrypted, %d pass-through)", op, len(enc), len(pt))
 		}
-		e, p := report.Median(field(enc, nsOf)), report.Median(field(pt, nsOf))
-		ratio := e / p
-		fmt.Printf("| %s | %.0f | %.0f | %.3f | ≤ %.2f | %s |\n", op, e, p, ratio, entriesGoal, report.YesNo(ratio <= entriesGoal))
-		notes = append(notes, fmt.Sprintf("%s: encrypted %.0f B/op, %.0f allocs/op; pass-through %.0f B/op, %.0f allocs/op; ns/op range encrypted %.0f–%.0f, pass-through %.0f–%.0f",
-			op, report.Median(field(enc, bOf)), report.Median(field(enc, allocsOf)), report.Median(field(pt, bOf)), report.Median(field(pt, allocsOf)),
-			slices.Min(field(enc, nsOf)), slices.Max(field(enc, nsOf)), slices.Min(field(pt, nsOf)), slices.Max(field(pt, nsOf))))
+		encNs, ptNs := metric(enc, "ns/op"), metric(pt, "ns/op")
+		fmt.Printf("| %s | %.0f | %.0f | %.3f | %.0f–%.0f | %.0f–%.0f |\n", op, report.Median(encNs), report.Median(ptNs),
+			report.Median(encNs)/report.Median(ptNs), slices.Min(encNs), slices.Max(encNs), slices.Min(ptNs), slices.Max(ptNs))
+		notes = append(notes, fmt.Sprintf("%s: encrypted %.0f B/op, %.0f allocs/op; pass-through %.0f B/op, %.0f allocs/op",
+			op, report.Median(metric(enc, "B/op")), report.Median(metric(enc, "allocs/op")),
+			report.Median(metric(pt, "B/op")), report.Median(metric(pt, "allocs/op"))))
 	}
 	fmt.Println()
 	for _, n := range notes {
@@ -150,14 +216,13 @@ func runEntries(rounds, count int, benchtime string) error {
 	return nil
 }
 
-func nsOf(r benchResult) float64     { return r.ns }
-func bOf(r benchResult) float64      { return r.b }
-func allocsOf(r benchResult) float64 { return r.allocs }
-
-func field(rs []benchResult, f func(benchResult) float64) []float64 {
-	out := make([]float64, len(rs))
-	for i, r := range rs {
-		out[i] = f(r)
+// metric returns the value of unit in every result that has it.
+func metric(rs []benchResult, unit string) []float64 {
+	var out []float64
+	for _, r := range rs {
+		if v, ok := r.metrics[unit]; ok {
+			out = append(out, v)
+		}
 	}
 	return out
 }

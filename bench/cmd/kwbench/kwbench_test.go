@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -29,20 +30,26 @@ func TestParseBench(t *testing.T) {
 goos: linux
 BenchmarkPut300/passthrough-2         	    1377	    830535 ns/op	    6108 B/op	     129 allocs/op
 BenchmarkGet300/passthrough-2         	   28969	     46891.5 ns/op	    4744 B/op	      90 allocs/op
+BenchmarkInterleaved/Get300-2         	  271490	      9156 ns/op	      9287 enc-ns/op	         1.029 enc/pt	      9028 pt-ns/op	    2072 B/op	      29 allocs/op
 BenchmarkOther-2   	10	5 ns/op
+BenchmarkBroken-2   	10	5 ns/op	7
+BenchmarkNoNs-2   	10	5 B/op
+--- FAIL: BenchmarkInterleaved/Put300
 PASS
 `)
-	rs := parseBench(out)
+	got := parseBench(out)
 	want := []benchResult{
-		{op: "Put300", mode: modePassthrough, ns: 830535, b: 6108, allocs: 129},
-		{op: "Get300", mode: modePassthrough, ns: 46891.5, b: 4744, allocs: 90},
+		{name: "Put300/passthrough", metrics: map[string]float64{"ns/op": 830535, "B/op": 6108, "allocs/op": 129}},
+		{name: "Get300/passthrough", metrics: map[string]float64{"ns/op": 46891.5, "B/op": 4744, "allocs/op": 90}},
+		{name: "Interleaved/Get300", metrics: map[string]float64{"ns/op": 9156, "enc-ns/op": 9287, "enc/pt": 1.029, "pt-ns/op": 9028, "B/op": 2072, "allocs/op": 29}},
+		{name: "Other", metrics: map[string]float64{"ns/op": 5}},
 	}
-	if len(rs) != len(want) {
-		t.Fatalf("got %d results, want %d: %+v", len(rs), len(want), rs)
+	if len(got) != len(want) {
+		t.Fatalf("got %d results, want %d: %+v", len(got), len(want), got)
 	}
 	for i := range want {
-		if rs[i] != want[i] {
-			t.Errorf("result %d = %+v, want %+v", i, rs[i], want[i])
+		if got[i].name != want[i].name || !maps.Equal(got[i].metrics, want[i].metrics) {
+			t.Errorf("result %d = %+v, want %+v", i, got[i], want[i])
 		}
 	}
 }

@@ -7,10 +7,12 @@
 // and only ratios measured together mean anything:
 //
 //   - entries: put and get of 300-byte entries through the library on
-//     SQLite, encrypted versus a pass-through AEAD build
+//     SQLite, encrypted versus a pass-through AEAD
 //     (-tags keyward_insecure_passthrough). It runs `go test -bench` on
-//     ./bench/entries, alternating the two builds; goal: encryption costs
-//     at most 10 %.
+//     ./bench/entries: first the pass-through build's BenchmarkInterleaved,
+//     which holds both kinds of deployment in one process and times them in
+//     turn (the goal is judged on it), then the two builds alternately;
+//     goal: encryption costs at most 10 %.
 //   - attachments: encrypting and decrypting one large random file with
 //     keyward's streaming format (crypt.NewWriter / crypt.NewReader), with
 //     the full library path (PutAttachment / OpenAttachment on the SQLite store), and

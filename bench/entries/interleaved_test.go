@@ -1,0 +1,193 @@
+//go:build keyward_insecure_passthrough
+
+package entries
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/crypt"
+)
+
+// The interleaved benchmarks compare the two ciphers inside one process:
+// this build can make either kind of AEAD (crypt.SetPassthrough), so one
+// deployment is made with AES-256-GCM and one with the pass-through, and
+// the benchmark times the same operation on each in turn, a block of
+// operations at a time, in ABBA order. Both sides run the same binary, on
+// the same heap, at the same minutes, so the machine's drift (±30 % here,
+// from one second to the next) weighs on both alike; two separate builds
+// timed one after the other cannot cancel it.
+
+// Sides of an interleaved pair.
+const (
+	sideEncrypted = iota
+	sidePassthrough
+)
+
+var (
+	pair     [2]*Env
+	pairErr  error
+	pairOnce sync.Once
+)
+
+// newPair makes an encrypted and a pass-through deployment in parent, each
+// filled with n entries, and checks on disk that each is what it says.
+// It leaves crypt building pass-through AEADs, this build's default.
+func newPair(ctx context.Context, parent string, n int) (envs [2]*Env, err error) {
+	defer crypt.SetPassthrough(true)
+	for side, passthrough := range []bool{false, true} {
+		crypt.SetPassthrough(passthrough)
+		env, err := NewEnv(ctx, parent)
+		if err != nil {
+			closePair(envs)
+			return envs, err
+		}
+		envs[side] = env
+		if err := env.Fill(ctx, n); err != nil {
+			closePair(envs)
+			return envs, err
+		}
+		clear, err := env.ValueInClear(0)
+		if err != nil {
+			closePair(envs)
+			return envs, err
+		}
+		if clear != passthrough {
+			closePair(envs)
+			return envs, fmt.Errorf("deployment made with passthrough=%v has values in the clear on disk: %v", passthrough, clear)
+		}
+	}
+	return envs, nil
+}
+
+func closePair(envs [2]*Env) {
+	for _, e := range envs {
+		if e != nil {
+			e.Close()
+		}
+	}
+}
+
+// sharedPair returns the pair all interleaved benchmarks of this process
+// use, made on first use; TestMain closes it.
+func sharedPair(b *testing.B) [2]*Env {
+	b.Helper()
+	pairOnce.Do(func() {
+		pair, pairErr = newPair(context.Background(), os.Getenv(dirEnv), preload)
+		if pairErr == nil {
+			closers = append(closers, func() { closePair(pair) })
+		}
+	})
+	if pairErr != nil {
+		b.Fatal(pairErr)
+	}
+	return pair
+}
+
+// abbaSide returns which side runs block k: A B B A A B B A …
+func abbaSide(k int) int { return (k + 1) / 2 % 2 }
+
+// interleave runs op on the two deployments in turn, block operations at a
+// time, and reports each side's ns/op and their ratio (enc/pt). op gets the
+// side's own operation count, so each side walks all entries.
+func interleave(b *testing.B, block int, op func(env *Env, i int) error) {
+	envs := sharedPair(b)
+	var spent [2]time.Duration
+	var done [2]int
+	side, inBlock, blocks := sideEncrypted, 0, 0
+	b.ReportAllocs()
+	start := time.Now()
+	for b.Loop() {
+		if err := op(envs[side], done[side]+inBlock); err != nil {
+			b.Fatal(err)
+		}
+		inBlock++
+		if inBlock == block {
+			now := time.Now()
+			spent[side] += now.Sub(start)
+			done[side] += inBlock
+			start, inBlock = now, 0
+			blocks++
+			side = abbaSide(blocks)
+		}
+	}
+	spent[side] += time.Since(start)
+	done[side] += inBlock
+	if done[sideEncrypted] == 0 || done[sidePassthrough] == 0 {
+		b.Fatalf("too short to time both sides (%d and %d operations): raise -benchtime", done[0], done[1])
+	}
+	enc := float64(spent[sideEncrypted].Nanoseconds()) / float64(done[sideEncrypted])
+	pt := float64(spent[sidePassthrough].Nanoseconds()) / float64(done[sidePassthrough])
+	b.ReportMetric(enc, "enc-ns/op")
+	b.ReportMetric(pt, "pt-ns/op")
+	b.ReportMetric(enc/pt, "enc/pt")
+}
+
+// BenchmarkInterleaved times Put300 and Get300 (as BenchmarkPut300 and
+// BenchmarkGet300 do) on the encrypted and the pass-through deployment in
+// turn. Put blocks are 8 operations (≈ 3 ms with their fsyncs), Get blocks
+// 64 (≈ 0.5 ms).
+func BenchmarkInterleaved(b *testing.B) {
+	ctx := context.Background()
+	b.Run("Put300", func(b *testing.B) {
+		in := make([]keyward.Entry, preload)
+		for i := range in {
+			in[i] = Entry(i)
+		}
+		interleave(b, 8, func(env *Env, i int) error {
+			_, err := env.DB.Put(ctx, in[i%preload])
+			return err
+		})
+	})
+	b.Run("Get300", func(b *testing.B) {
+		paths := make([]string, preload)
+		for i := range paths {
+			paths[i] = Path(i)
+		}
+		interleave(b, 64, func(env *Env, i int) error {
+			e, err := env.DB.Get(ctx, paths[i%preload])
+			if err == nil && len(e.Fields) != FieldCount {
+				err = fmt.Errorf("%s has %d fields, want %d", e.Path, len(e.Fields), FieldCount)
+			}
+			return err
+		})
+	})
+}
+
+// TestInterleavedPair checks what the interleaved benchmarks rely on: the
+// encrypted deployment stores no value in the clear and the pass-through
+// one does (newPair checks both on disk), and both still read and write
+// after crypt is back to building pass-through AEADs.
+func TestInterleavedPair(t *testing.T) {
+	ctx := context.Background()
+	envs, err := newPair(ctx, t.TempDir(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closePair(envs)
+	for side, env := range envs {
+		if _, err := env.DB.Put(ctx, Entry(1)); err != nil {
+			t.Fatalf("side %d: put: %v", side, err)
+		}
+		for i := range 3 {
+			if _, err := env.DB.Get(ctx, Path(i)); err != nil {
+				t.Fatalf("side %d: get %d: %v", side, i, err)
+			}
+		}
+	}
+	if clear, err := envs[sideEncrypted].ValueInClear(1); err != nil || clear {
+		t.Fatalf("encrypted side after a put: value in the clear %v, %v", clear, err)
+	}
+	got := []int{}
+	for k := range 8 {
+		got = append(got, abbaSide(k))
+	}
+	if fmt.Sprint(got) != "[0 1 1 0 0 1 1 0]" {
+		t.Fatalf("abbaSide order = %v", got)
+	}
+}
