@@ -178,17 +178,9 @@ func (k *Keyring) primary(ctx context.Context, dbID string) (*DEK, error) {
 // because another process rotated the root key (which re-wraps every DEK)
 // is unwrapped again, as the store holds it now, under the new root key.
 func (k *Keyring) load(ctx context.Context, dk store.DataKey) (*DEK, error) {
-	key, err := k.unwrapHeld(dk)
+	key, used, err := k.unwrapHeld(dk)
 	if errors.Is(err, crypt.ErrAuth) {
-		if m, merr := k.st.Meta(ctx); merr == nil && len(m.RootCheck) > 0 && !k.isRoot(m.RootCheck) {
-			if rerr := k.reload(ctx); rerr != nil {
-				return nil, rerr
-			}
-			if dk, err = k.storedKey(ctx, dk.DatabaseID, dk.Version); err != nil {
-				return nil, err
-			}
-			key, err = k.unwrapHeld(dk)
-		}
+		key, err = k.unwrapAfterRotation(ctx, dk, used, err)
 	}
 	if err != nil {
 		return nil, err
@@ -202,16 +194,42 @@ func (k *Keyring) load(ctx context.Context, dk store.DataKey) (*DEK, error) {
 	return k.cache.put(dekID{dk.DatabaseID, dk.Version}, d), nil
 }
 
-// unwrapHeld unwraps dk under the root key, which it holds meanwhile.
-func (k *Keyring) unwrapHeld(dk store.DataKey) (*secret.Key, error) {
-	defer k.HoldRoot()()
-	return k.UnwrapDataKey(dk)
+// unwrapAfterRotation retries a data key that did not unwrap (with err)
+// under the root key whose check value is used, if a root key rotation by
+// another process explains it: the recorded root key is not the one used
+// (this keyring still held the old one, or loaded the new one while dk,
+// read before the rotation, was still wrapped under the old one), or the
+// store holds other wrapped bytes for dk now. It then loads the current
+// root key if this keyring lacks it (reload), reads dk again and unwraps
+// it once more. Otherwise dk is damaged and err is returned.
+func (k *Keyring) unwrapAfterRotation(ctx context.Context, dk store.DataKey, used []byte, err error) (*secret.Key, error) {
+	m, merr := k.st.Meta(ctx)
+	if merr != nil || len(m.RootCheck) == 0 {
+		return nil, err
+	}
+	now, serr := k.storedKey(ctx, dk.DatabaseID, dk.Version)
+	if serr != nil {
+		return nil, serr
+	}
+	if bytes.Equal(m.RootCheck, used) && bytes.Equal(now.Wrapped, dk.Wrapped) {
+		return nil, err
+	}
+	if rerr := k.reload(ctx); rerr != nil {
+		return nil, rerr
+	}
+	key, _, err := k.unwrapHeld(now)
+	return key, err
 }
 
-// isRoot reports whether check is the check value of this keyring's root key.
-func (k *Keyring) isRoot(check []byte) bool {
-	_, cur, err := k.rootAndCheck()
-	return err == nil && bytes.Equal(cur, check)
+// unwrapHeld unwraps dk under the root key, which it holds meanwhile, and
+// returns the check value of the root key it used.
+func (k *Keyring) unwrapHeld(dk store.DataKey) (key *secret.Key, rootCheck []byte, err error) {
+	defer k.HoldRoot()()
+	if _, rootCheck, err = k.rootAndCheck(); err != nil {
+		return nil, nil, err
+	}
+	key, err = k.UnwrapDataKey(dk)
+	return key, rootCheck, err
 }
 
 // storedKey reads one data key version from the store. ErrNoKey.
