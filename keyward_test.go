@@ -161,6 +161,38 @@ func TestPutRevisionsAndConflicts(t *testing.T) {
 	}
 }
 
+// A writer that read an entry before it was deleted and created again at
+// the same path must not overwrite (or delete) the new entry: revisions of
+// a database never restart, so its compare-and-swap cannot match.
+func TestStaleRevisionAfterDeleteAndCreate(t *testing.T) {
+	kw, _, _ := setup(t)
+	ctx := context.Background()
+	db := mustDB(t, kw, "d")
+	old, err := db.Put(ctx, keyward.Entry{Path: "p", Fields: map[string]string{"k": "old"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Delete(ctx, "p", old.Revision); err != nil {
+		t.Fatal(err)
+	}
+	created, err := db.Create(ctx, keyward.Entry{Path: "p", Fields: map[string]string{"k": "new"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.Revision <= old.Revision {
+		t.Fatalf("re-created entry has revision %d, not above the deleted one's %d", created.Revision, old.Revision)
+	}
+	if _, err := db.Put(ctx, keyward.Entry{Path: "p", Revision: old.Revision, Fields: map[string]string{"k": "stale"}}); !errors.Is(err, keyward.ErrConflict) {
+		t.Fatalf("Put with the deleted entry's revision = %v, want ErrConflict", err)
+	}
+	if err := db.Delete(ctx, "p", old.Revision); !errors.Is(err, keyward.ErrConflict) {
+		t.Fatalf("Delete with the deleted entry's revision = %v, want ErrConflict", err)
+	}
+	if got, err := db.Get(ctx, "p"); err != nil || got.Fields["k"] != "new" || got.Revision != created.Revision {
+		t.Fatalf("after the stale writes: %+v, %v; want the new entry unchanged", got, err)
+	}
+}
+
 func TestConcurrentWritersLoseNothing(t *testing.T) {
 	kw, _, _ := setup(t)
 	ctx := context.Background()

@@ -94,18 +94,18 @@ func (s *Store) PutEntry(ctx context.Context, e store.Entry, expect int64) (stor
 	if err != nil {
 		return store.Entry{}, fmt.Errorf("sqlite: put entry: %w", err)
 	}
-	var created, updated int64
+	var created, updated, revision int64
 	err = s.runOp(ctx, func(ctx context.Context, q execer) error {
 		now := nanos(time.Now())
 		var err error
 		if expect == 0 {
 			err = q.QueryRowContext(ctx, insertEntry,
 				e.ID, e.DatabaseID, e.Path, e.Type, tags, now, e.KeyVersion, nonNil(e.Ciphertext),
-			).Scan(&created, &updated)
+			).Scan(&created, &updated, &revision)
 		} else {
 			err = q.QueryRowContext(ctx, updateEntry,
 				e.Type, tags, now, e.KeyVersion, nonNil(e.Ciphertext), e.DatabaseID, e.Path, e.ID, expect,
-			).Scan(&created, &updated)
+			).Scan(&created, &updated, &revision)
 		}
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -120,25 +120,30 @@ func (s *Store) PutEntry(ctx context.Context, e store.Entry, expect int64) (stor
 	if err != nil {
 		return store.Entry{}, fmt.Errorf("sqlite: put entry: %w", err)
 	}
-	e.Created, e.Updated, e.Revision = fromNanos(created), fromNanos(updated), expect+1
+	e.Created, e.Updated, e.Revision = fromNanos(created), fromNanos(updated), revision
 	e.Tags, _ = decodeTags(tags)
 	e.Ciphertext = nonNil(e.Ciphertext)
 	return e, nil
 }
 
-// insertEntry creates an entry unless its path exists (then no row).
+// insertEntry creates an entry unless its path exists (then no row). Its
+// revision starts above every revision deleted from its database
+// (schema 8), so a compare-and-swap meant for an entry deleted from this
+// path cannot match it. An unknown database leaves the floor NULL,
+// coalesced so that the foreign key reports it.
 const insertEntry = `INSERT INTO entries
 	(id, database_id, path, type, tags, created, updated, revision, key_version, ciphertext)
-	VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 1, ?7, ?8)
+	VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6,
+		coalesce((SELECT revision_floor FROM databases WHERE id = ?2), 0) + 1, ?7, ?8)
 	ON CONFLICT (database_id, path) DO NOTHING
-	RETURNING created, updated`
+	RETURNING created, updated, revision`
 
 // updateEntry is the compare-and-swap: no row unless revision and id match.
 const updateEntry = `UPDATE entries
 	SET type = ?1, tags = ?2, updated = max(?3, updated + 1), revision = revision + 1,
 		key_version = ?4, ciphertext = ?5
 	WHERE database_id = ?6 AND path = ?7 AND id = ?8 AND revision = ?9
-	RETURNING created, updated`
+	RETURNING created, updated, revision`
 
 func checkEntry(e store.Entry, expect int64) error {
 	if expect < 0 {
@@ -171,14 +176,18 @@ func (s *Store) DeleteEntry(ctx context.Context, dbID, path string, expect int64
 		if err != nil {
 			return err
 		}
-		res, err := q.ExecContext(ctx,
-			"DELETE FROM entries WHERE database_id = ? AND path = ? AND (? < 0 OR revision = ?)",
-			dbID, path, expect, expect)
-		if err != nil {
+		var deleted int64
+		err = q.QueryRowContext(ctx,
+			"DELETE FROM entries WHERE database_id = ? AND path = ? AND (? < 0 OR revision = ?) RETURNING revision",
+			dbID, path, expect, expect).Scan(&deleted)
+		if err == nil {
+			// The next entry at any path of this database starts above.
+			_, err = q.ExecContext(ctx,
+				"UPDATE databases SET revision_floor = max(revision_floor, ?) WHERE id = ?", deleted, dbID)
 			return err
 		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			return nil
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
 		}
 		files = nil
 		var exists bool

@@ -17,7 +17,7 @@ import (
 
 // SchemaVersion is the newest schema this build knows: the number of the
 // last file in migrations/.
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS

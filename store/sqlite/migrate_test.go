@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -120,5 +121,48 @@ func rawQuery(t *testing.T, path, query string, dest ...any) {
 	defer db.Close()
 	if err := db.QueryRow(query).Scan(dest...); err != nil {
 		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+// TestMigrateRevisionFloor opens a file at schema 7 and checks that
+// migration 8 starts each database's revisions above the highest one it
+// stores (revisions deleted before it are not known), and that entries
+// created afterwards, and after deletes, start above the floor.
+func TestMigrateRevisionFloor(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL) STRICT"}
+	for _, m := range ms[:7] {
+		stmts = append(stmts, m.sql, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, 0)", m.version))
+	}
+	stmts = append(stmts, "INSERT INTO databases VALUES ('db', 'db', 0), ('other', 'other', 0), ('empty', 'empty', 0)",
+		`INSERT INTO entries (id, database_id, path, type, created, updated, revision, key_version, ciphertext) VALUES
+			('e1', 'db', 'p1', '', 0, 0, 4, 1, x'00'), ('e2', 'db', 'p2', '', 0, 0, 9, 1, x'00'),
+			('e3', 'other', 'p1', '', 0, 0, 2, 1, x'00')`)
+	rawExec(t, path, stmts...)
+
+	s := openTemp(t, path)
+	ctx := t.Context()
+	for db, want := range map[string]int64{"db": 10, "other": 3, "empty": 1} {
+		e := testEntry("new")
+		e.ID, e.DatabaseID = "new-"+db, db
+		got, err := s.PutEntry(ctx, e, 0)
+		if err != nil || got.Revision != want {
+			t.Errorf("first entry of %s after migration: revision %d, %v; want %d", db, got.Revision, err, want)
+		}
+	}
+	if err := s.DeleteEntry(ctx, "db", "p2", 9); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteEntry(ctx, "db", "new", store.AnyRevision); err != nil {
+		t.Fatal(err)
+	}
+	e := testEntry("p2")
+	e.ID = "again"
+	if got, err := s.PutEntry(ctx, e, 0); err != nil || got.Revision != 11 {
+		t.Errorf("entry after deleting revision 10: revision %d, %v; want 11", got.Revision, err)
 	}
 }

@@ -195,8 +195,24 @@ func testDeleteEntry(t *testing.T, s store.Store) {
 			t.Errorf("DeleteEntry(deleted, %d) = %v, want ErrNotFound", rev, err)
 		}
 	}
-	if got := put(t, s, e, 0); got.Revision != 1 {
-		t.Errorf("PutEntry() after delete: revision %d, want 1", got.Revision)
+	// A new entry at a deleted path starts above every revision deleted
+	// from the database, so that a compare-and-swap meant for the old
+	// entry cannot match the new one.
+	again := put(t, s, e, 0)
+	if again.Revision != 3 {
+		t.Errorf("PutEntry() after deleting revision 2: revision %d, want 3", again.Revision)
+	}
+	other := e
+	other.ID, other.Path = "other-id", e.Path+"-other"
+	if got := put(t, s, other, 0); got.Revision != 3 {
+		t.Errorf("PutEntry() of a new path after deleting revision 2: revision %d, want 3", got.Revision)
+	}
+	if err := s.DeleteEntry(ctx, db.ID, other.Path, 3); err != nil {
+		t.Fatalf("DeleteEntry(other) = %v", err)
+	}
+	elsewhere := newEntry(newDB(t, s, "delete-elsewhere"), e.Path)
+	if got := put(t, s, elsewhere, 0); got.Revision != 1 {
+		t.Errorf("PutEntry() in another database: revision %d, want 1 (the floor is per database)", got.Revision)
 	}
 	if err := s.DeleteEntry(ctx, db.ID, e.Path, store.AnyRevision); err != nil {
 		t.Fatalf("DeleteEntry(AnyRevision) = %v", err)
