@@ -36,6 +36,9 @@ If reading fails midway, nothing is stored.`,
 				}
 				name = filepath.Base(file)
 			}
+			if file == "-" && a.recoveryKeyOnStdin(cmd) {
+				return usagef(cmd, "FILE - and --recovery-key-file -: only one of them can read standard input")
+			}
 			r, size := a.stdin, int64(-1)
 			if file != "-" {
 				f, err := os.Open(file)

@@ -107,6 +107,9 @@ history: prefer "-".`,
 // input for "-".
 func (a *app) readRawKey(cmd *cobra.Command, arg string) (*secret.Key, error) {
 	text := arg
+	if arg == "-" && a.recoveryKeyOnStdin(cmd) {
+		return nil, usagef(cmd, "KEY - and --recovery-key-file -: only one of them can read standard input")
+	}
 	if arg == "-" {
 		var err error
 		if text, err = a.readValue("data key (base64)"); err != nil {

@@ -112,6 +112,9 @@ func (a *app) readFields(cmd *cobra.Command, jsonFile string, pairs []string) (m
 			stdinUsers = append(stdinUsers, k+"=-")
 		}
 	}
+	if len(stdinUsers) > 0 && a.recoveryKeyOnStdin(cmd) {
+		stdinUsers = append(stdinUsers, "--recovery-key-file -")
+	}
 	if len(stdinUsers) > 1 {
 		return nil, usagef(cmd, "%s: only one of them can read standard input", strings.Join(stdinUsers, ", "))
 	}

@@ -26,6 +26,8 @@ type app struct {
 	root  *cobra.Command
 	flags globalFlags
 	set   *settings // resolved on first use
+
+	stdinRecoveryKey *string // read from standard input, once (recovery.go)
 }
 
 // globalFlags are the persistent flags of the root command.
@@ -96,7 +98,7 @@ Exit status: 0 success, 1 error, 2 wrong command line.`,
 	pf.StringVar(&a.flags.data, "data", "", "data `DIR` (env KEYWARD_DATA; default ./keyward-data)")
 	pf.StringVar(&a.flags.config, "config", "", "config `FILE` (env KEYWARD_CONFIG; default <data dir>/keyward.yaml if it exists)")
 	pf.StringVar(&a.flags.keyDir, "key-dir", "", "`DIR` of the auto provider's key files (env KEYWARD_KEY_DIR)")
-	pf.StringVar(&a.flags.recoveryKeyFile, "recovery-key-file", "", "unlock with the recovery key read from `FILE` (env KEYWARD_RECOVERY_KEY_FILE)")
+	pf.StringVar(&a.flags.recoveryKeyFile, "recovery-key-file", "", "unlock with the recovery key read from `FILE`; - to type it (env KEYWARD_RECOVERY_KEY_FILE)")
 	pf.DurationVar(&a.flags.execTimeout, "exec-timeout", 0, "`DURATION` an exec: provider may run (env KEYWARD_EXEC_TIMEOUT; default 10s)")
 	pf.StringVar(&a.flags.server, "server", "", "client mode: send the commands to the keyward server at `URL` (env KEYWARD_ADDR)")
 	pf.StringVar(&a.flags.token, "token", "", "client mode: API `TOKEN` (env KEYWARD_TOKEN; prefer --token-file: arguments show in ps)")

@@ -207,20 +207,6 @@ func (a *app) libConfig(s *settings) (keyward.Config, error) {
 	return cfg, nil
 }
 
-func (a *app) readRecoveryKey(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("recovery key file: %w", err)
-	}
-	defer clear(b)
-	rk := strings.TrimSpace(string(b))
-	if rk == "" {
-		return "", fmt.Errorf("recovery key file %s is empty; it should hold the recovery key printed by `keyward init`", path)
-	}
-	a.warnIfShared("recovery key file", path)
-	return rk, nil
-}
-
 // warnIfShared warns when a file holding a secret is open to group or
 // others.
 func (a *app) warnIfShared(what, path string) {
