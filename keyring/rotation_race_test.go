@@ -2,6 +2,8 @@ package keyring
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"testing"
 
 	"github.com/keyward/keyward/store"
@@ -11,8 +13,17 @@ import (
 // another goroutine's work at an exact point of the keyring's.
 type hookStore struct {
 	store.Store
-	afterDataKeys func()
-	beforeMeta    func()
+	afterDataKeys    func()
+	beforeMeta       func()
+	beforeDeleteSlot func()
+}
+
+func (s *hookStore) DeleteSlot(ctx context.Context, id, keep int64) error {
+	if f := s.beforeDeleteSlot; f != nil {
+		s.beforeDeleteSlot = nil
+		f()
+	}
+	return s.Store.DeleteSlot(ctx, id, keep)
 }
 
 func (s *hookStore) DataKeys(ctx context.Context, dbID string) ([]store.DataKey, error) {
@@ -101,5 +112,47 @@ func TestLoadKeyReadBeforeRotation(t *testing.T) {
 	}
 	if hs.afterDataKeys != nil {
 		t.Fatal("the hook did not run: the test no longer tests the race")
+	}
+}
+
+// Two processes remove each other's slot at the same time, each having
+// found the other's slot able to unlock. Only one may succeed: the other
+// looks again, finds no other slot it can open, and removes nothing.
+func TestRemoveSlotRace(t *testing.T) {
+	ctx := context.Background()
+	src := sources(t, env{"PASS": "correct horse"})
+	a, st, _ := newKeyring(t, []string{"auto", "env:PASS"}, src, Options{})
+	ids := map[string]int64{}
+	slots, _ := st.Slots(ctx)
+	for _, s := range slots {
+		ids[s.Spec] = s.ID
+	}
+	hs := &hookStore{Store: st}
+	b, err := Open(ctx, hs, Options{Sources: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	if _, err := b.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// B has found env:PASS able to unlock and is about to remove auto;
+	// A removes env:PASS first (it found auto able to unlock).
+	hs.beforeDeleteSlot = func() {
+		if err := a.RemoveSlot(ctx, ids["env:PASS"]); err != nil {
+			t.Errorf("A removes env:PASS: %v", err)
+		}
+	}
+	err = b.RemoveSlot(ctx, ids["auto"])
+	var last *LastSlotError
+	if !errors.As(err, &last) {
+		t.Fatalf("B removes auto after A removed env:PASS: %v, want *LastSlotError", err)
+	}
+	if hs.beforeDeleteSlot != nil {
+		t.Fatal("the hook did not run: the test no longer tests the race")
+	}
+	left, _ := st.Slots(ctx)
+	if !slices.ContainsFunc(left, func(s store.Slot) bool { return s.Spec == "auto" }) {
+		t.Fatalf("slots left %v: the last slot that unlocks without the recovery key is gone", left)
 	}
 }

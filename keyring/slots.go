@@ -81,7 +81,7 @@ func (k *Keyring) addSlotHeld(ctx context.Context, spec string, priority int) (A
 	}
 	out := Added{Slot: added}
 	if replaced != nil {
-		if err := k.st.DeleteSlot(ctx, replaced.ID); err != nil {
+		if err := k.st.DeleteSlot(ctx, replaced.ID, added.ID); err != nil {
 			return out, fmt.Errorf("keyring: added slot %d but could not remove the broken slot %d it replaces: %w", added.ID, replaced.ID, err)
 		}
 		out.Replaced = replaced.ID
@@ -115,20 +115,40 @@ func slotOpens(ctx context.Context, s store.Slot, root *secret.Key, deployment s
 
 // RemoveSlot deletes a slot, but only if another slot can unlock the root
 // key right now (tried with the keyring's key sources): the last working way
-// in is never removed. A *LastSlotError otherwise; store.ErrNotFound for an
-// unknown id.
+// in is never removed. The store deletes it only if that other slot still
+// exists at that moment, so two processes removing each other's slot
+// cannot both succeed; the one that loses looks again. A *LastSlotError
+// otherwise; store.ErrNotFound for an unknown id.
 func (k *Keyring) RemoveSlot(ctx context.Context, id int64) error {
 	defer k.HoldRoot()()
 	root, err := k.rootKey()
 	if err != nil {
 		return err
 	}
+	for attempt := 1; ; attempt++ {
+		keep, err := k.slotToKeep(ctx, id, root)
+		if err != nil {
+			return err
+		}
+		err = k.st.DeleteSlot(ctx, id, keep)
+		if !errors.Is(err, store.ErrConflict) || attempt == maxSlotAttempts {
+			return err
+		}
+	}
+}
+
+// maxSlotAttempts bounds how often RemoveSlot looks again when the slot it
+// found able to unlock was removed meanwhile.
+const maxSlotAttempts = 3
+
+// slotToKeep returns the first slot other than id that opens root.
+func (k *Keyring) slotToKeep(ctx context.Context, id int64, root *secret.Key) (int64, error) {
 	slots, err := k.st.Slots(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if !slices.ContainsFunc(slots, func(s store.Slot) bool { return s.ID == id }) {
-		return fmt.Errorf("keyring: slot %d: %w", id, store.ErrNotFound)
+		return 0, fmt.Errorf("keyring: slot %d: %w", id, store.ErrNotFound)
 	}
 	var reasons []error
 	for _, s := range slots {
@@ -139,7 +159,7 @@ func (k *Keyring) RemoveSlot(ctx context.Context, id int64) error {
 			reasons = append(reasons, fmt.Errorf("slot %d (%s): %w", s.ID, s.Spec, err))
 			continue
 		}
-		return k.st.DeleteSlot(ctx, id)
+		return s.ID, nil
 	}
-	return &LastSlotError{SlotID: id, Others: reasons}
+	return 0, &LastSlotError{SlotID: id, Others: reasons}
 }

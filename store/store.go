@@ -51,8 +51,12 @@ type Store interface {
 	Slots(ctx context.Context) ([]Slot, error)
 	// AddSlot stores s and returns it with ID and Created set.
 	AddSlot(ctx context.Context, s Slot) (Slot, error)
-	// DeleteSlot removes a slot. ErrNotFound if there is none with that ID.
-	DeleteSlot(ctx context.Context, id int64) error
+	// DeleteSlot removes slot id if slot keep, another slot the caller
+	// found able to unlock, still exists (keep 0: no such condition), in
+	// one step: two callers removing each other's keep slot cannot both
+	// succeed. ErrNotFound if there is no slot id; ErrConflict, removing
+	// nothing, if keep is gone (or is id).
+	DeleteSlot(ctx context.Context, id, keep int64) error
 
 	// CreateDatabase stores a database and its first data key (which must
 	// be in state KeyPrimary) in one transaction. ErrExists if the name is

@@ -120,14 +120,23 @@ func insertSlot(ctx context.Context, tx *sql.Tx, sl store.Slot, now time.Time) (
 	return sl, err
 }
 
-// DeleteSlot implements [store.Store].
-func (s *Store) DeleteSlot(ctx context.Context, id int64) error {
-	res, err := s.write.ExecContext(ctx, "DELETE FROM slots WHERE id = ?", id)
+// DeleteSlot implements [store.Store]. The condition on keep is part of
+// the DELETE statement, so it holds at the moment of the delete.
+func (s *Store) DeleteSlot(ctx context.Context, id, keep int64) error {
+	res, err := s.write.ExecContext(ctx,
+		"DELETE FROM slots WHERE id = ?1 AND (?2 = 0 OR EXISTS (SELECT 1 FROM slots WHERE id = ?2 AND id != ?1))", id, keep)
 	if err != nil {
 		return fmt.Errorf("sqlite: delete slot: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("sqlite: delete slot %d: %w", id, store.ErrNotFound)
+	if n, _ := res.RowsAffected(); n > 0 {
+		return nil
 	}
-	return nil
+	var exists bool
+	if err := s.write.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM slots WHERE id = ?)", id).Scan(&exists); err != nil {
+		return fmt.Errorf("sqlite: delete slot: %w", err)
+	}
+	if exists {
+		return fmt.Errorf("sqlite: delete slot %d: slot %d, which was to remain, is gone: %w", id, keep, store.ErrConflict)
+	}
+	return fmt.Errorf("sqlite: delete slot %d: %w", id, store.ErrNotFound)
 }

@@ -77,16 +77,24 @@ func testSlots(t *testing.T, s store.Store) {
 	got, _ := s.Slots(ctx)
 	diff(t, "Slots() (by priority, then ID)", got, []store.Slot{recovery, file, auto, env})
 
-	if err := s.DeleteSlot(ctx, auto.ID); err != nil {
-		t.Fatalf("DeleteSlot(auto) = %v", err)
+	if err := s.DeleteSlot(ctx, auto.ID, file.ID); err != nil {
+		t.Fatalf("DeleteSlot(auto, keeping file) = %v", err)
 	}
 	got, _ = s.Slots(ctx)
 	diff(t, "Slots() after DeleteSlot", got, []store.Slot{recovery, file, env})
 	for _, id := range []int64{auto.ID, -5} {
-		if err := s.DeleteSlot(ctx, id); !errors.Is(err, store.ErrNotFound) {
+		if err := s.DeleteSlot(ctx, id, 0); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("DeleteSlot(%d) = %v, want ErrNotFound", id, err)
 		}
 	}
+	// The slot to keep must still exist, and be another slot.
+	for _, keep := range []int64{auto.ID, env.ID} {
+		if err := s.DeleteSlot(ctx, env.ID, keep); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("DeleteSlot(env, keeping %d) = %v, want ErrConflict", keep, err)
+		}
+	}
+	got, _ = s.Slots(ctx)
+	diff(t, "Slots() after refused deletes", got, []store.Slot{recovery, file, env})
 }
 
 func testDatabases(t *testing.T, s store.Store) {
