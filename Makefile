@@ -20,7 +20,13 @@ lint:
 bench:
 	go run ./bench/cmd/kwbench
 
+# Every fuzz target in the repository, FUZZTIME each: the packages are
+# those with a test file declaring a Fuzz function, the targets what
+# `go test -list` finds in them.
 fuzz:
-	go test ./crypt -run '^$$' -fuzz FuzzOpenRecord -fuzztime $(FUZZTIME)
-	go test ./crypt -run '^$$' -fuzz FuzzUnwrapKey -fuzztime $(FUZZTIME)
-	go test ./crypt -run '^$$' -fuzz FuzzStreamReader -fuzztime $(FUZZTIME)
+	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for t in $$(go test $$dir -list '^Fuzz' | grep '^Fuzz'); do \
+			echo "go test $$dir -fuzz ^$$t\$$ -fuzztime $(FUZZTIME)"; \
+			go test $$dir -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME); \
+		done; \
+	done

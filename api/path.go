@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -53,7 +54,9 @@ type EntryURL struct {
 // ParseEntryURL takes apart the escaped part of an entry URL after
 // "/v1/db/{db}/entries/" (as in http.Request.URL.EscapedPath). The first
 // segment spelled literally "attachments" (not escaped) starts the
-// attachment part; EscapeEntryPath never produces one inside a path.
+// attachment part; EscapeEntryPath never produces one inside a path. It
+// returns only paths that EscapeEntryPath accepts: an escaped '/' that
+// would make an empty segment gives ErrPathNotRoutable.
 func ParseEntryURL(escaped string) (EntryURL, error) {
 	segs := strings.Split(escaped, "/")
 	var u EntryURL
@@ -85,5 +88,8 @@ segments:
 		return EntryURL{}, errors.New("api: missing entry path in URL")
 	}
 	u.Path = strings.Join(path, "/")
+	if slices.Contains(strings.Split(u.Path, "/"), "") {
+		return EntryURL{}, ErrPathNotRoutable // a segment such as "a%2F"
+	}
 	return u, nil
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // Verifier checks a log record by record in ascending order, in constant
@@ -92,11 +94,12 @@ func (v *Verifier) Finish(head Head) error {
 // FormatHead writes a head as "SEQ:HEX".
 func FormatHead(h Head) string { return fmt.Sprintf("%d:%s", h.Seq, hex.EncodeToString(h.Hash)) }
 
-// ParseHead reads what FormatHead writes.
+// ParseHead reads what FormatHead writes, with space around it allowed
+// and the hash in either case; nothing else.
 func ParseHead(s string) (Head, error) {
-	var seq int64
-	var hx string
-	if _, err := fmt.Sscanf(s, "%d:%s", &seq, &hx); err != nil || seq <= 0 {
+	seqText, hx, _ := strings.Cut(strings.TrimSpace(s), ":")
+	seq, err := strconv.ParseInt(seqText, 10, 64)
+	if err != nil || seq <= 0 || strings.Trim(seqText, "0123456789") != "" {
 		return Head{}, fmt.Errorf("audit: anchor %q: want SEQ:HASH as printed by `keyward audit verify`", s)
 	}
 	h, err := hex.DecodeString(hx)

@@ -16,7 +16,7 @@ import (
 	"github.com/keyward/keyward/secret"
 )
 
-func sample(t *testing.T) *Bundle {
+func sample(t testing.TB) *Bundle {
 	t.Helper()
 	return &Bundle{
 		DeploymentID: "dep-123",
@@ -31,7 +31,7 @@ func sample(t *testing.T) *Bundle {
 	}
 }
 
-func scrypt(t *testing.T, pass string) (*age.ScryptRecipient, *age.ScryptIdentity) {
+func scrypt(t testing.TB, pass string) (*age.ScryptRecipient, *age.ScryptIdentity) {
 	t.Helper()
 	r, err := age.NewScryptRecipient(pass)
 	if err != nil {
@@ -45,7 +45,7 @@ func scrypt(t *testing.T, pass string) (*age.ScryptRecipient, *age.ScryptIdentit
 	return r, id
 }
 
-func sameBundle(t *testing.T, got, want *Bundle) {
+func sameBundle(t testing.TB, got, want *Bundle) {
 	t.Helper()
 	if got.DeploymentID != want.DeploymentID || !got.Created.Equal(want.Created) || len(got.Databases) != len(want.Databases) {
 		t.Fatalf("got %+v, want %+v", got, want)

@@ -138,6 +138,9 @@ func parse(text []byte) (*Bundle, error) {
 			}
 		}
 	}()
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w (data after the JSON object)", ErrFormat)
+	}
 	if p.Format != Format {
 		return nil, fmt.Errorf("%w (format %q)", ErrFormat, p.Format)
 	}

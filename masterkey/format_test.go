@@ -116,36 +116,3 @@ func FuzzUnwrap(f *testing.F) {
 		}
 	})
 }
-
-func FuzzParseRecoveryKey(f *testing.F) {
-	for _, s := range []string{"AAAQ-EAYE-AUDA-OCAJ-BIFQ-YDIO-B67E-LSZG", "aaaq eaye auda ocaj bifq ydio b67e lszg", "", "----", "0000-1111-8888", "ÄAAQ-EAYE-AUDA-OCAJ-BIFQ-YDIO-B67E-LSZG"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		k, err := masterkey.ParseRecoveryKey(s)
-		if err != nil {
-			if k != nil || !errors.Is(err, masterkey.ErrRecoveryTypo) {
-				t.Fatalf("ParseRecoveryKey(%q) = %v, %v; want ErrRecoveryTypo", s, k, err)
-			}
-			return
-		}
-		if k.Len() != 32 {
-			t.Fatalf("ParseRecoveryKey(%q) returned a %d-byte key", s, k.Len())
-		}
-	})
-}
-
-func FuzzParseExecOutput(f *testing.F) {
-	for _, s := range []string{"", "\n", "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=\n", "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8", "0123456789abcdef0123456789abcdef", "a\nb\n"} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, out []byte) {
-		k, reason := masterkey.ParseExecOutput(out)
-		switch {
-		case k == nil && reason == "":
-			t.Fatal("no key and no reason")
-		case k != nil && (k.Len() != 32 || reason != ""):
-			t.Fatalf("key of %d bytes with reason %q", k.Len(), reason)
-		}
-	})
-}

@@ -22,15 +22,15 @@ const configName = "keyward.yaml"
 // rawConfig is the config file as written. Its keys mirror the global
 // flags. Every value may use ${VAR}; an unset VAR is an error.
 type rawConfig struct {
-	Data            string     `yaml:"data"`
-	MasterKey       stringList `yaml:"master_key"`
-	KeyDir          string     `yaml:"key_dir"`
-	RecoveryKeyFile string     `yaml:"recovery_key_file"`
-	ExecTimeout     string     `yaml:"exec_timeout"`
-	Server          string     `yaml:"server"`
-	Token           string     `yaml:"token"`
-	TokenFile       string     `yaml:"token_file"`
-	CACert          string     `yaml:"ca_cert"`
+	Data            string       `yaml:"data"`
+	MasterKey       stringList   `yaml:"master_key"`
+	KeyDir          string       `yaml:"key_dir"`
+	RecoveryKeyFile string       `yaml:"recovery_key_file"`
+	ExecTimeout     string       `yaml:"exec_timeout"`
+	Server          string       `yaml:"server"`
+	Token           secretString `yaml:"token"`
+	TokenFile       string       `yaml:"token_file"`
+	CACert          string       `yaml:"ca_cert"`
 }
 
 var configKeys = []string{"data", "master_key", "key_dir", "recovery_key_file", "exec_timeout", "server", "token", "token_file", "ca_cert"}
@@ -48,6 +48,19 @@ type fileConfig struct {
 	Token           string // secret: never shown
 	TokenFile       string
 	CACert          string
+}
+
+// secretString is a value that no error quotes: yaml.v3 quotes a scalar
+// it cannot decode (e.g. "token: !!int kwt_…"), whole. Only token is one.
+type secretString string
+
+func (s *secretString) UnmarshalYAML(n *yaml.Node) error {
+	var v string
+	if err := n.Decode(&v); err != nil {
+		return fmt.Errorf("line %d: token: want a string (not shown: it is a secret); remove any !!tag", n.Line)
+	}
+	*s = secretString(v)
+	return nil
 }
 
 // stringList accepts one string or a list of strings.
@@ -154,7 +167,7 @@ func (r *rawConfig) validate(dir string, getenv func(string) (string, bool)) (*f
 	c.RecoveryKeyFile = resolvePath(dir, expand("recovery_key_file", r.RecoveryKeyFile))
 	timeout := expand("exec_timeout", r.ExecTimeout)
 	c.Server = expand("server", r.Server)
-	c.Token = expand("token", r.Token)
+	c.Token = expand("token", string(r.Token))
 	c.TokenFile = resolvePath(dir, expand("token_file", r.TokenFile))
 	c.CACert = resolvePath(dir, expand("ca_cert", r.CACert))
 	for _, spec := range r.MasterKey {

@@ -1,0 +1,62 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// seedLines returns the lines of testdata/name, one seed each; a line
+// "#…" is a comment.
+func seedLines(tb testing.TB, name string) []string {
+	tb.Helper()
+	f, err := os.Open(filepath.Join("testdata", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if !strings.HasPrefix(sc.Text(), "#") {
+			out = append(out, sc.Text())
+		}
+	}
+	if err := sc.Err(); err != nil || len(out) == 0 {
+		tb.Fatalf("testdata/%s: %d seeds, %v", name, len(out), err)
+	}
+	return out
+}
+
+// headSyntax is what ParseHead may accept: decimal SEQ, ':', the hash in
+// hex of either case, with space around it.
+var headSyntax = regexp.MustCompile(`^\s*[0-9]+:[0-9a-fA-F]{64}\s*$`)
+
+// FuzzParseHead checks that ParseHead accepts only SEQ:HASH (nothing
+// before, after or between), with a positive SEQ and a whole hash, and
+// that it reads back what FormatHead writes.
+func FuzzParseHead(f *testing.F) {
+	for _, s := range seedLines(f, "heads.txt") {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		h, err := ParseHead(s)
+		if err != nil {
+			if h.Seq != 0 || h.Hash != nil {
+				t.Fatalf("ParseHead(%q) = %+v with error %v", s, h, err)
+			}
+			return
+		}
+		if h.Seq <= 0 || len(h.Hash) != HashSize || !headSyntax.MatchString(s) {
+			t.Fatalf("ParseHead(%q) = %d:%x, want an error", s, h.Seq, h.Hash)
+		}
+		again, err := ParseHead(FormatHead(h))
+		if err != nil || again.Seq != h.Seq || !bytes.Equal(again.Hash, h.Hash) {
+			t.Fatalf("ParseHead(FormatHead(%d:%x)) = %d:%x, %v", h.Seq, h.Hash, again.Seq, again.Hash, err)
+		}
+	})
+}
