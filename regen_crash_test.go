@@ -99,12 +99,20 @@ func TestRegenerateCrash(t *testing.T) {
 		sc := bufio.NewScanner(out)
 		var once sync.Once
 		var lines []string
+		// A random moment soon after the 1st to 3rd batch of this run: the
+		// kill lands inside one of the next few batches however fast the
+		// machine is, so the job (200 batches by default) lasts for more
+		// than `kills` runs. (A delay of up to 120 ms after the first batch
+		// let a fast run do ten batches and finish the job with 19 kills.)
+		killAfter, batches := 1+rand.IntN(3), 0
 		for sc.Scan() {
 			lines = append(lines, sc.Text())
-			if killed < kills && sc.Text() == "batch" {
+			if sc.Text() == "batch" {
+				batches++
+			}
+			if killed < kills && batches == killAfter {
 				once.Do(func() {
-					// A random moment within the next batches.
-					time.AfterFunc(time.Duration(rand.IntN(120))*time.Millisecond, func() {
+					time.AfterFunc(time.Duration(rand.IntN(10_000))*time.Microsecond, func() {
 						_ = cmd.Process.Signal(syscall.SIGKILL)
 					})
 				})
