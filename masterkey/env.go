@@ -84,22 +84,31 @@ func (p *envProvider) Wrap(ctx context.Context, root *secret.Key, ad []byte) ([]
 	if err := ctxErr(ctx, "env"); err != nil {
 		return nil, err
 	}
+	salt := make([]byte, envSaltSize)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, fmt.Errorf("masterkey: reading random salt: %w", err)
+	}
+	nonce, err := randomNonce()
+	if err != nil {
+		return nil, err
+	}
+	return p.wrapWith(root, ad, salt, nonce)
+}
+
+// wrapWith is Wrap with the random salt and nonce as parameters.
+func (p *envProvider) wrapWith(root *secret.Key, ad, salt, nonce []byte) ([]byte, error) {
 	header := make([]byte, 0, envHeaderSize)
 	header = append(header, envBlobVersion)
 	header = binary.BigEndian.AppendUint32(header, p.kdf.Time)
 	header = binary.BigEndian.AppendUint32(header, p.kdf.MemoryKiB)
 	header = append(header, p.kdf.Threads)
-	salt := make([]byte, envSaltSize)
-	if _, err := rand.Read(salt); err != nil {
-		return nil, fmt.Errorf("masterkey: reading random salt: %w", err)
-	}
 	header = append(header, salt...)
 	kek, err := p.deriveKEK(p.kdf, salt)
 	if err != nil {
 		return nil, err
 	}
 	defer kek.Wipe()
-	return seal("env", kek, header, root, ad)
+	return seal("env", kek, header, nonce, root, ad)
 }
 
 // Unwrap derives the KEK with the parameters and salt stored in blob,

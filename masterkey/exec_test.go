@@ -2,11 +2,13 @@ package masterkey_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +82,50 @@ func TestExecStderrIsCut(t *testing.T) {
 	}
 }
 
+// A command that floods its standard error costs neither memory nor a long
+// message: what is not kept is read and dropped as it arrives.
+func TestExecStderrFloodIsBounded(t *testing.T) {
+	const flood = 16 << 20
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	ee, err := execErr(t, masterkey.Options{}, "bigstderr", strconv.Itoa(flood))
+	runtime.ReadMemStats(&after)
+	wantErr(t, "bigstderr", err, masterkey.ErrExecFailed, "exit status 2", "(truncated)")
+	if len(ee.Stderr) > 1100 || len(err.Error()) > 2048 {
+		t.Errorf("after %d MiB on stderr: Stderr holds %d bytes, the message %d; want about 1 KiB", flood>>20, len(ee.Stderr), len(err.Error()))
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 2<<20 {
+		t.Errorf("running a command that printed %d MiB on stderr allocated %d KiB; want well under 2 MiB", flood>>20, alloc>>10)
+	}
+}
+
+// checkNoStdout fails if err's message holds out, the command's standard
+// output, raw, in hex or in base64 (with or without its final newline).
+func checkNoStdout(t *testing.T, err error, out string) {
+	t.Helper()
+	msg := err.Error()
+	for _, o := range []string{out, strings.TrimRight(out, "\r\n")} {
+		if len(o) < 8 { // too short to tell from the rest of a message
+			continue
+		}
+		b := []byte(o)
+		forms := map[string]string{
+			"raw":        o,
+			"hex":        hex.EncodeToString(b),
+			"HEX":        strings.ToUpper(hex.EncodeToString(b)),
+			"base64":     base64.StdEncoding.EncodeToString(b),
+			"base64 raw": base64.RawStdEncoding.EncodeToString(b),
+			"base64 url": base64.RawURLEncoding.EncodeToString(b),
+		}
+		for name, form := range forms {
+			if strings.Contains(msg, form) {
+				t.Errorf("the error shows the command's stdout (%s): %q", name, msg)
+			}
+		}
+	}
+}
+
 func TestExecTimeout(t *testing.T) {
 	for _, mode := range []string{"sleep", "sleepchild"} { // sleepchild: a child holds stdout
 		t.Run(mode, func(t *testing.T) {
@@ -88,10 +134,11 @@ func TestExecTimeout(t *testing.T) {
 			if d := time.Since(start); d > 3*time.Second {
 				t.Errorf("a timed-out command took %v to give up", d)
 			}
-			wantErr(t, mode, err, masterkey.ErrExecTimeout, "timed out after 300ms", "raise the exec timeout")
-			if !errors.Is(err, context.DeadlineExceeded) || ee.Reason != "timed out after 300ms" {
-				t.Errorf("ExecError = %+v; want Reason \"timed out after 300ms\" wrapping context.DeadlineExceeded", ee)
+			wantErr(t, mode, err, masterkey.ErrExecTimeout, "timed out after 300ms", "stderr: "+stderrMarker, "raise the exec timeout")
+			if !errors.Is(err, context.DeadlineExceeded) || ee.Reason != "timed out after 300ms" || ee.Stderr != stderrMarker {
+				t.Errorf("ExecError = %+v; want Reason \"timed out after 300ms\" wrapping context.DeadlineExceeded, Stderr %q", ee, stderrMarker)
 			}
+			checkNoStdout(t, err, stdoutMarker+"\n")
 		})
 	}
 }
@@ -113,22 +160,29 @@ func TestExecCancel(t *testing.T) {
 var badOutputs = []struct {
 	args   []string
 	reason string
+	stdout string // what the command prints on standard output
+	stderr string // and on standard error, as ExecError.Stderr shows it
 }{
-	{[]string{"print", "31"}, "printed 31 bytes"},
-	{[]string{"print", "33"}, "printed 33 bytes"},
-	{[]string{"print", "0"}, "printed nothing"},
-	{[]string{"print", "5000"}, "printed more than 4096 bytes"},
-	{[]string{"b64", "00112233445566778899aabbccddeeff"}, "printed a base64 line that decodes to 16 bytes"},
-	{[]string{"b64", strings.Repeat("00", 33)}, "printed a base64 line that decodes to 33 bytes"},
+	{[]string{"print", "31"}, "printed 31 bytes", markerOutput(31), stderrMarker},
+	{[]string{"print", "33"}, "printed 33 bytes", markerOutput(33), stderrMarker},
+	{[]string{"print", "0"}, "printed nothing", "", stderrMarker},
+	{[]string{"print", "5000"}, "printed more than 4096 bytes", markerOutput(5000), stderrMarker},
+	{[]string{"b64", "00112233445566778899aabbccddeeff"}, "printed a base64 line that decodes to 16 bytes", "ABEiM0RVZneImaq7zN3u/w==\n", ""},
+	{[]string{"b64", strings.Repeat("00", 33)}, "printed a base64 line that decodes to 33 bytes", strings.Repeat("AAAA", 11) + "\n", ""},
 }
 
 func TestExecBadOutput(t *testing.T) {
 	for _, tt := range badOutputs {
+		what := strings.Join(tt.args, " ")
 		ee, err := execErr(t, masterkey.Options{}, tt.args...)
-		wantErr(t, strings.Join(tt.args, " "), err, masterkey.ErrExecOutput, tt.reason, "32 raw bytes", "base64")
-		if ee.Reason != tt.reason {
-			t.Errorf("%v: Reason = %q, want %q", tt.args, ee.Reason, tt.reason)
+		wantErr(t, what, err, masterkey.ErrExecOutput, tt.reason, "32 raw bytes", "base64")
+		if ee.Reason != tt.reason || ee.Stderr != tt.stderr {
+			t.Errorf("%s: Reason, Stderr = %q, %q; want %q, %q", what, ee.Reason, ee.Stderr, tt.reason, tt.stderr)
 		}
+		if tt.stderr != "" && !strings.Contains(err.Error(), "stderr: "+tt.stderr) {
+			t.Errorf("%s: error %q does not show the command's stderr %q", what, err, tt.stderr)
+		}
+		checkNoStdout(t, err, tt.stdout)
 	}
 }
 

@@ -30,8 +30,12 @@ const (
 )
 
 // stdoutMarker is printed on stdout by failing fake commands; it must never
-// show up in an error.
-const stdoutMarker = "STDOUT-MUST-NOT-LEAK-7d1f"
+// show up in an error. stderrMarker is printed on their standard error; it
+// must.
+const (
+	stdoutMarker = "STDOUT-MUST-NOT-LEAK-7d1f"
+	stderrMarker = "helper says: vault unreachable"
+)
 
 func TestMain(m *testing.M) {
 	if os.Getenv(fakeCommandEnv) == "1" && len(os.Args) > 1 && os.Args[1] == fakeCommandArg {
@@ -46,12 +50,13 @@ func TestMain(m *testing.M) {
 // fakeCommand behaves as the command named by args[0]:
 //
 //	raw HEX | b64 HEX | b64raw HEX | b64crlf HEX   print the key
-//	print N           print N bytes
+//	print N           print N bytes of the marker on stdout, stderrMarker on stderr
 //	fail              print the marker on stdout, "boom" on stderr, exit 1
-//	bigstderr         print 5000 bytes on stderr, exit 2
-//	sleep D           sleep for D
-//	sleepchild D      start "sleep D" holding our stdout, then sleep for D
-//	keychild HEX D    start "sleep D" holding our stdout, print the key, exit
+//	bigstderr [N]     print N bytes (default 5000) on stderr, exit 2
+//	sleep D           print both markers, then sleep for D
+//	hold D            sleep for D, printing nothing
+//	sleepchild D      start "hold D" holding our stdout, print both markers, then sleep for D
+//	keychild HEX D    start "hold D" holding our stdout, print the key, exit
 func fakeCommand(args []string) int {
 	arg := func(i int) string {
 		if i < len(args) {
@@ -71,29 +76,46 @@ func fakeCommand(args []string) int {
 		fmt.Print(base64.StdEncoding.EncodeToString(key) + "\r\n")
 	case "print":
 		n, _ := strconv.Atoi(arg(1))
-		os.Stdout.WriteString(strings.Repeat(stdoutMarker, n)[:n])
+		os.Stdout.WriteString(markerOutput(n))
+		fmt.Fprintln(os.Stderr, stderrMarker)
 	case "fail":
 		fmt.Println(stdoutMarker)
 		fmt.Fprintln(os.Stderr, "boom")
 		return 1
 	case "bigstderr":
-		os.Stderr.WriteString(strings.Repeat("e", 5000))
+		n, err := strconv.Atoi(arg(1))
+		if err != nil {
+			n = 5000
+		}
+		os.Stderr.WriteString(strings.Repeat("e", n))
 		return 2
 	case "sleep":
+		fmt.Println(stdoutMarker)
+		fmt.Fprintln(os.Stderr, stderrMarker)
+		d, _ := time.ParseDuration(arg(1))
+		time.Sleep(d)
+	case "hold":
 		d, _ := time.ParseDuration(arg(1))
 		time.Sleep(d)
 	case "sleepchild":
-		startChild("sleep", arg(1))
+		startChild("hold", arg(1))
+		fmt.Println(stdoutMarker)
+		fmt.Fprintln(os.Stderr, stderrMarker)
 		d, _ := time.ParseDuration(arg(1))
 		time.Sleep(d)
 	case "keychild":
-		startChild("sleep", arg(2))
+		startChild("hold", arg(2))
 		os.Stdout.Write(key)
 	default:
 		fmt.Fprintf(os.Stderr, "fake command: unknown mode %q\n", arg(0))
 		return 3
 	}
 	return 0
+}
+
+// markerOutput is what "print N" writes on stdout.
+func markerOutput(n int) string {
+	return strings.Repeat(stdoutMarker, n/len(stdoutMarker)+1)[:n]
 }
 
 func startChild(args ...string) {

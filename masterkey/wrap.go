@@ -56,9 +56,19 @@ func additionalData(header, ad []byte) []byte {
 	return append(b, ad...)
 }
 
+// randomNonce returns a fresh AES-GCM nonce from crypto/rand.
+func randomNonce() ([]byte, error) {
+	nonce := make([]byte, nonceSize)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("masterkey: reading random nonce: %w", err)
+	}
+	return nonce, nil
+}
+
 // seal returns header | nonce | AES-256-GCM(root) | tag, with header and ad
-// authenticated.
-func seal(kind string, kek *secret.Key, header []byte, root *secret.Key, ad []byte) ([]byte, error) {
+// authenticated. nonce must be nonceSize bytes from randomNonce; only the
+// tests that re-seal the vectors pass a fixed one.
+func seal(kind string, kek *secret.Key, header, nonce []byte, root *secret.Key, ad []byte) ([]byte, error) {
 	if root == nil || root.Len() != keySize {
 		n := 0
 		if root != nil {
@@ -66,16 +76,15 @@ func seal(kind string, kek *secret.Key, header []byte, root *secret.Key, ad []by
 		}
 		return nil, fmt.Errorf("masterkey: %s: the root key must be %d bytes, got %d", kind, keySize, n)
 	}
+	if len(nonce) != nonceSize {
+		return nil, errors.New("masterkey: internal error: nonce is not 12 bytes")
+	}
 	aead, err := newAEAD(kind, kek)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, len(header)+nonceSize, len(header)+sealedSize)
-	copy(out, header)
-	nonce := out[len(header):]
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, fmt.Errorf("masterkey: reading random nonce: %w", err)
-	}
+	out := make([]byte, 0, len(header)+sealedSize)
+	out = append(append(out, header...), nonce...)
 	return aead.Seal(out, nonce, root.UnsafeBytes(), additionalData(header, ad)), nil
 }
 
@@ -98,9 +107,18 @@ func open(kind string, kek *secret.Key, header, body, ad []byte) (*secret.Key, e
 	return secret.FromBytes(pt), nil // wipes pt
 }
 
-// sealKEK makes a key-file-family blob.
+// sealKEK makes a key-file-family blob with a random nonce.
 func sealKEK(kind string, kek, root *secret.Key, ad []byte) ([]byte, error) {
-	return seal(kind, kek, []byte{kekBlobVersion}, root, ad)
+	nonce, err := randomNonce()
+	if err != nil {
+		return nil, err
+	}
+	return sealKEKNonce(kind, kek, nonce, root, ad)
+}
+
+// sealKEKNonce is sealKEK with the nonce as a parameter.
+func sealKEKNonce(kind string, kek *secret.Key, nonce []byte, root *secret.Key, ad []byte) ([]byte, error) {
+	return seal(kind, kek, []byte{kekBlobVersion}, nonce, root, ad)
 }
 
 // checkKEKBlob validates a key-file-family blob's version and length

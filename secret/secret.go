@@ -3,8 +3,9 @@
 // A [Key] is copied in once, kept in locked, guard-paged memory where the
 // process may lock it (memguard), and wiped by [Key.Wipe]. It never prints:
 // fmt verbs, JSON and slog all see "secret.Key(REDACTED)". The raw bytes are
-// reachable only through [Key.UnsafeBytes], whose name is meant to stand out
-// in review. Comparing two keys takes constant time.
+// reachable only through [Key.UnsafeBytes] (an alias of the guarded memory)
+// and [Key.UnsafeCopy] (a copy the caller must wipe), whose names are meant
+// to stand out in review. Comparing two keys takes constant time.
 //
 // A Key that has been wiped must not be used again: every accessor panics,
 // because using a zeroed key would silently encrypt under a known key.
@@ -95,6 +96,21 @@ func (k *Key) bytesLocked() []byte {
 		return k.locked.Data()
 	}
 	return k.plain
+}
+
+// UnsafeCopy copies the key's raw bytes into dst and returns Len(). dst
+// must hold at least Len() bytes. The copy is the caller's to protect:
+// wipe it (clear(dst)) as soon as it is no longer needed, and never log it.
+// It panics if the key was wiped, like every accessor, or if dst is too
+// short, which would silently truncate the key.
+func (k *Key) UnsafeCopy(dst []byte) int {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	b := k.bytesLocked()
+	if len(dst) < len(b) {
+		panic(fmt.Sprintf("secret: UnsafeCopy into %d bytes, the key has %d", len(dst), len(b)))
+	}
+	return copy(dst, b)
 }
 
 // Clone returns an independent copy of k.

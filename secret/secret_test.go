@@ -63,6 +63,62 @@ func TestCloneIndependent(t *testing.T) {
 	b.Wipe()
 }
 
+func TestUnsafeCopy(t *testing.T) {
+	for _, locked := range []bool{true, false} {
+		lockMu.Lock()
+		lockEnabled = locked
+		lockMu.Unlock()
+		want := bytes.Repeat([]byte{0x5A}, KeySize)
+		k := New(want)
+		dst := bytes.Repeat([]byte{0xEE}, KeySize+4)
+		if n := k.UnsafeCopy(dst); n != KeySize || !bytes.Equal(dst[:n], want) {
+			t.Fatalf("locked=%v: UnsafeCopy = %d, %x; want %d, %x", locked, n, dst[:n], KeySize, want)
+		}
+		if !bytes.Equal(dst[KeySize:], []byte{0xEE, 0xEE, 0xEE, 0xEE}) {
+			t.Errorf("locked=%v: UnsafeCopy wrote past Len(): %x", locked, dst[KeySize:])
+		}
+		clear(dst)
+		if !bytes.Equal(k.UnsafeBytes(), want) {
+			t.Errorf("locked=%v: wiping the copy changed the key to %x", locked, k.UnsafeBytes())
+		}
+		k.UnsafeCopy(dst)
+		k.Wipe()
+		if !bytes.Equal(dst[:KeySize], want) {
+			t.Errorf("locked=%v: wiping the key changed its copy to %x", locked, dst[:KeySize])
+		}
+	}
+	lockMu.Lock()
+	lockEnabled = true
+	lockMu.Unlock()
+}
+
+func TestUnsafeCopyPanics(t *testing.T) {
+	k := Random(KeySize)
+	defer k.Wipe()
+	wiped := Random(KeySize)
+	wiped.Wipe()
+	tests := []struct {
+		name string
+		key  *Key
+		dst  []byte
+	}{
+		{"short dst", k, make([]byte, KeySize-1)},
+		{"nil dst", k, nil},
+		{"wiped key", wiped, make([]byte, KeySize)},
+		{"nil key", nil, make([]byte, KeySize)},
+	}
+	for _, tt := range tests {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("UnsafeCopy with a %s did not panic", tt.name)
+				}
+			}()
+			tt.key.UnsafeCopy(tt.dst)
+		}()
+	}
+}
+
 func TestRandomDiffers(t *testing.T) {
 	a, b := Random(KeySize), Random(KeySize)
 	defer a.Wipe()
