@@ -3,55 +3,11 @@ package keyward_test
 import (
 	"context"
 	"io"
-	"runtime"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/kwtest"
 )
-
-// zeros yields n zero bytes, generated as read, so that the test holds none
-// of an attachment in memory.
-type zeros struct{ n int64 }
-
-func (z *zeros) Read(p []byte) (int, error) {
-	if z.n <= 0 {
-		return 0, io.EOF
-	}
-	p = p[:min(int64(len(p)), z.n)]
-	clear(p)
-	z.n -= int64(len(p))
-	return len(p), nil
-}
-
-// peakHeapGrowth runs f and returns how far HeapInuse rose above its level
-// before f, sampled every millisecond while f runs.
-func peakHeapGrowth(f func()) int64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	base := m.HeapInuse
-	peak := base
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		var m runtime.MemStats
-		for {
-			runtime.ReadMemStats(&m)
-			peak = max(peak, m.HeapInuse)
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	})
-	f()
-	close(stop)
-	wg.Wait()
-	return int64(peak) - int64(base)
-}
 
 // Reading an attachment streams it: the heap in use while copying a 64 MiB
 // attachment to io.Discard grows no more than while copying an 8 MiB one
@@ -69,7 +25,7 @@ func TestReadAttachmentConstantMemory(t *testing.T) {
 	}
 	const small, big = 8 << 20, 64 << 20
 	for name, size := range map[string]int64{"small": small, "big": big} {
-		if _, err := db.PutAttachment(ctx, "e", name, &zeros{n: size}); err != nil {
+		if _, err := db.PutAttachment(ctx, "e", name, kwtest.Zeros(size)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -77,7 +33,7 @@ func TestReadAttachmentConstantMemory(t *testing.T) {
 		t.Helper()
 		var n int64
 		var err error
-		growth := peakHeapGrowth(func() {
+		growth := kwtest.PeakHeapGrowth(func() {
 			var r *keyward.AttachmentReader
 			if r, err = db.OpenAttachment(ctx, "e", name); err != nil {
 				return

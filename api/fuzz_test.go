@@ -1,43 +1,19 @@
 package api
 
 import (
-	"bufio"
 	"errors"
 	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
-)
 
-// seedLines returns the lines of testdata/name, one seed each; a line
-// "#…" is a comment.
-func seedLines(tb testing.TB, name string) []string {
-	tb.Helper()
-	f, err := os.Open(filepath.Join("testdata", name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if !strings.HasPrefix(sc.Text(), "#") {
-			out = append(out, sc.Text())
-		}
-	}
-	if err := sc.Err(); err != nil || len(out) == 0 {
-		tb.Fatalf("testdata/%s: %d seeds, %v", name, len(out), err)
-	}
-	return out
-}
+	"github.com/keyward/keyward/internal/fuzzseed"
+)
 
 // FuzzParseEntryURL checks what ParseEntryURL accepts: a non-empty entry
 // path that EscapeEntryPath can put back in a URL, which parses back to
 // the same EntryURL; an attachment name only with Attachments; and, for
 // any entry path, that ParseEntryURL(EscapeEntryPath(path)) is path.
 func FuzzParseEntryURL(f *testing.F) {
-	for _, s := range seedLines(f, "entry_urls.txt") {
+	for _, s := range fuzzseed.Lines(f, "entry_urls.txt") {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -1,36 +1,12 @@
 package audit
 
 import (
-	"bufio"
 	"bytes"
-	"os"
-	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
-)
 
-// seedLines returns the lines of testdata/name, one seed each; a line
-// "#…" is a comment.
-func seedLines(tb testing.TB, name string) []string {
-	tb.Helper()
-	f, err := os.Open(filepath.Join("testdata", name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if !strings.HasPrefix(sc.Text(), "#") {
-			out = append(out, sc.Text())
-		}
-	}
-	if err := sc.Err(); err != nil || len(out) == 0 {
-		tb.Fatalf("testdata/%s: %d seeds, %v", name, len(out), err)
-	}
-	return out
-}
+	"github.com/keyward/keyward/internal/fuzzseed"
+)
 
 // headSyntax is what ParseHead may accept: decimal SEQ, ':', the hash in
 // hex of either case, with space around it.
@@ -40,7 +16,7 @@ var headSyntax = regexp.MustCompile(`^\s*[0-9]+:[0-9a-fA-F]{64}\s*$`)
 // before, after or between), with a positive SEQ and a whole hash, and
 // that it reads back what FormatHead writes.
 func FuzzParseHead(f *testing.F) {
-	for _, s := range seedLines(f, "heads.txt") {
+	for _, s := range fuzzseed.Lines(f, "heads.txt") {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -14,6 +14,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/keyward/keyward/internal/fuzzseed"
 	"github.com/keyward/keyward/secret"
 )
 
@@ -74,24 +75,6 @@ func seedIdentities(tb testing.TB) (*age.X25519Identity, *age.ScryptIdentity) {
 	return x, s
 }
 
-// seedFiles returns the content of the files testdata/pattern names.
-func seedFiles(tb testing.TB, pattern string) [][]byte {
-	tb.Helper()
-	names, err := filepath.Glob(filepath.Join("testdata", pattern))
-	if err != nil || len(names) == 0 {
-		tb.Fatalf("no seed files testdata/%s (%v)", pattern, err)
-	}
-	var out [][]byte
-	for _, n := range names {
-		b, err := os.ReadFile(n)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, b)
-	}
-	return out
-}
-
 // TestExportSeeds checks that the committed export seeds read back as
 // seedBundle, or rewrites them with -update.
 func TestExportSeeds(t *testing.T) {
@@ -131,11 +114,11 @@ func TestExportSeeds(t *testing.T) {
 // Write and Read again.
 func FuzzRead(f *testing.F) {
 	x, s := seedIdentities(f)
-	for _, b := range seedFiles(f, "export*.age") {
+	for _, b := range fuzzseed.Files(f, "export*.age") {
 		f.Add(b)
 		f.Add(b[:len(b)/2])
 	}
-	for _, b := range seedFiles(f, "payload-*.json") {
+	for _, b := range fuzzseed.Files(f, "payload-*.json") {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -161,7 +144,7 @@ func FuzzRead(f *testing.F) {
 // and survives Write and Read.
 func FuzzParse(f *testing.F) {
 	x, _ := seedIdentities(f)
-	for _, b := range seedFiles(f, "payload-*.json") {
+	for _, b := range fuzzseed.Files(f, "payload-*.json") {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, text []byte) {

@@ -1,57 +1,15 @@
 package masterkey_test
 
 import (
-	"bufio"
 	"encoding/base64"
 	"errors"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/keyward/keyward/internal/fuzzseed"
 	"github.com/keyward/keyward/masterkey"
 )
-
-// seedLines returns the lines of testdata/name, one seed each; a line
-// "#…" is a comment.
-func seedLines(tb testing.TB, name string) []string {
-	tb.Helper()
-	f, err := os.Open(filepath.Join("testdata", name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if !strings.HasPrefix(sc.Text(), "#") {
-			out = append(out, sc.Text())
-		}
-	}
-	if err := sc.Err(); err != nil || len(out) == 0 {
-		tb.Fatalf("testdata/%s: %d seeds, %v", name, len(out), err)
-	}
-	return out
-}
-
-// seedFiles returns the content of every file in testdata/dir.
-func seedFiles(tb testing.TB, dir string) [][]byte {
-	tb.Helper()
-	names, err := filepath.Glob(filepath.Join("testdata", dir, "*"))
-	if err != nil || len(names) == 0 {
-		tb.Fatalf("no seed files in testdata/%s (%v)", dir, err)
-	}
-	var out [][]byte
-	for _, n := range names {
-		b, err := os.ReadFile(n)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, b)
-	}
-	return out
-}
 
 var kindSyntax = regexp.MustCompile(`^[a-z0-9-]+$`)
 
@@ -59,7 +17,7 @@ var kindSyntax = regexp.MustCompile(`^[a-z0-9-]+$`)
 // of lower-case letters, digits and '-' and the arg as written, and that
 // every error wraps ErrBadSpec.
 func FuzzParse(f *testing.F) {
-	for _, s := range seedLines(f, "specs.txt") {
+	for _, s := range fuzzseed.Lines(f, "specs.txt") {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {
@@ -85,7 +43,7 @@ func FuzzParse(f *testing.F) {
 // an accepted key, rewritten in the canonical form (upper case, groups of
 // four joined by '-'), gives the same KEK.
 func FuzzParseRecoveryKey(f *testing.F) {
-	for _, s := range seedLines(f, "recovery_keys.txt") {
+	for _, s := range fuzzseed.Lines(f, "recovery_keys.txt") {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -143,7 +101,7 @@ var execReason = regexp.MustCompile(`^(printed nothing|printed a base64 line tha
 // 32-byte key or a reason that does not quote the output, and that a key
 // read from base64 is the key that base64 of it reads back.
 func FuzzParseExecOutput(f *testing.F) {
-	for _, b := range seedFiles(f, "exec_output") {
+	for _, b := range fuzzseed.Files(f, "exec_output/*") {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, out []byte) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,32 +9,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"gopkg.in/yaml.v3"
-)
 
-// seedFiles returns the content of every file in testdata/dir.
-func seedFiles(tb testing.TB, dir string) [][]byte {
-	tb.Helper()
-	names, err := filepath.Glob(filepath.Join("testdata", dir, "*"))
-	if err != nil || len(names) == 0 {
-		tb.Fatalf("no seed files in testdata/%s (%v)", dir, err)
-	}
-	var out [][]byte
-	for _, n := range names {
-		b, err := os.ReadFile(n)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, b)
-	}
-	return out
-}
+	"github.com/keyward/keyward/internal/fuzzseed"
+)
 
 // FuzzParseConfig checks that no error shows the token the file holds,
 // that a config parseConfig accepts survives yaml.Marshal and parseConfig,
 // and that what validate accepts keeps its rules: token and token_file
 // not both, no blank master_key, relative paths resolved.
 func FuzzParseConfig(f *testing.F) {
-	for _, b := range seedFiles(f, "config") {
+	for _, b := range fuzzseed.Files(f, "config/*") {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -118,7 +101,7 @@ func noSecret(t *testing.T, what string, err error, secret string) {
 // survive json.Marshal and parseJSONFields, and that no error shows a
 // field's value.
 func FuzzParseJSONFields(f *testing.F) {
-	for _, b := range seedFiles(f, "json_fields") {
+	for _, b := range fuzzseed.Files(f, "json_fields/*") {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
