@@ -164,7 +164,7 @@ func (p *recoveryProvider) Unwrap(ctx context.Context, blob, ad []byte) (*secret
 }
 
 func (p *recoveryProvider) kek(ctx context.Context) (*secret.Key, error) {
-	missing := errf(ErrUnavailable, "masterkey: no recovery key given: put it in a file and pass --recovery-key-file FILE")
+	missing := errf(ErrUnavailable, "masterkey: no recovery key given: pass --recovery-key-file - to type it, or --recovery-key-file FILE")
 	if p.get == nil {
 		return nil, missing
 	}

@@ -136,7 +136,7 @@ func TestRecoveryProvider(t *testing.T) {
 		t.Fatalf("Unwrap with the key typed leniently: %v", err)
 	}
 
-	missing := "no recovery key given: put it in a file and pass --recovery-key-file FILE"
+	missing := "no recovery key given: pass --recovery-key-file - to type it, or --recovery-key-file FILE"
 	for _, opts := range []masterkey.Options{{}, recoveryOpts("", nil), recoveryOpts(" \n", nil)} {
 		_, err := mustNew(t, "recovery", opts).Unwrap(context.Background(), blob, testAD)
 		wantErr(t, "Unwrap without a key", err, masterkey.ErrUnavailable, missing)

@@ -67,7 +67,7 @@ func (a *app) fail(cmd *cobra.Command, err error) int {
 		}
 		return exitUsage
 	case errors.Is(err, keyward.ErrSealed) && !strings.Contains(err.Error(), "--recovery-key-file"):
-		err = withHint(err, "unlock with the recovery key: keyward --recovery-key-file FILE …")
+		err = withHint(err, "unlock with the recovery key: keyward --recovery-key-file - … (type it), or --recovery-key-file FILE …")
 	}
 	fmt.Fprintln(a.stderr, message(err))
 	return exitError

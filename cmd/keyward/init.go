@@ -92,7 +92,8 @@ func printRecoveryKey(w io.Writer, rk string) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "  Write it down and keep it offline (paper in a safe, a password")
 	fmt.Fprintln(w, "  manager on another machine). It unlocks this data when every other")
-	fmt.Fprintln(w, "  slot is lost: put it in a file and run")
-	fmt.Fprintln(w, "    keyward --recovery-key-file FILE status")
+	fmt.Fprintln(w, "  slot is lost: type it at the prompt of")
+	fmt.Fprintln(w, "    keyward --recovery-key-file - status")
+	fmt.Fprintln(w, "  or put it in a file and give --recovery-key-file FILE")
 	fmt.Fprintln(w, "**********************************************************************")
 }
