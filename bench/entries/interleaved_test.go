@@ -29,19 +29,14 @@ const (
 	sidePassthrough
 )
 
-var (
-	pair     [2]*Env
-	pairErr  error
-	pairOnce sync.Once
-)
-
-// newPair makes an encrypted and a pass-through deployment in parent, each
-// filled with n entries, and checks on disk that each is what it says.
-// It leaves crypt building pass-through AEADs, this build's default.
-func newPair(ctx context.Context, parent string, n int) (envs [2]*Env, err error) {
+// newPair makes two deployments in parent, side i with a pass-through
+// AEAD if passthrough[i] and AES-256-GCM otherwise, each filled with n
+// entries, and checks on disk that each is what it says. It leaves crypt
+// building pass-through AEADs, this build's default.
+func newPair(ctx context.Context, parent string, n int, passthrough [2]bool) (envs [2]*Env, err error) {
 	defer crypt.SetPassthrough(true)
-	for side, passthrough := range []bool{false, true} {
-		crypt.SetPassthrough(passthrough)
+	for side, pt := range passthrough {
+		crypt.SetPassthrough(pt)
 		env, err := NewEnv(ctx, parent)
 		if err != nil {
 			closePair(envs)
@@ -57,9 +52,9 @@ func newPair(ctx context.Context, parent string, n int) (envs [2]*Env, err error
 			closePair(envs)
 			return envs, err
 		}
-		if clear != passthrough {
+		if clear != pt {
 			closePair(envs)
-			return envs, fmt.Errorf("deployment made with passthrough=%v has values in the clear on disk: %v", passthrough, clear)
+			return envs, fmt.Errorf("deployment made with passthrough=%v has values in the clear on disk: %v", pt, clear)
 		}
 	}
 	return envs, nil
@@ -73,30 +68,45 @@ func closePair(envs [2]*Env) {
 	}
 }
 
-// sharedPair returns the pair all interleaved benchmarks of this process
-// use, made on first use; TestMain closes it.
-func sharedPair(b *testing.B) [2]*Env {
+// Kinds of pair: the comparison, and the control that compares two
+// encrypted deployments (it should read 1.00: any other figure is the
+// method's own bias).
+var (
+	encVsPassthrough = [2]bool{false, true}
+	encVsEnc         = [2]bool{false, false}
+)
+
+var (
+	pairsMu sync.Mutex
+	pairs   = map[[2]bool][2]*Env{}
+)
+
+// sharedPair returns the pair of that kind all interleaved benchmarks of
+// this process use, made on first use; TestMain closes it.
+func sharedPair(b *testing.B, kind [2]bool) [2]*Env {
 	b.Helper()
-	pairOnce.Do(func() {
-		pair, pairErr = newPair(context.Background(), os.Getenv(dirEnv), preload)
-		if pairErr == nil {
-			closers = append(closers, func() { closePair(pair) })
-		}
-	})
-	if pairErr != nil {
-		b.Fatal(pairErr)
+	pairsMu.Lock()
+	defer pairsMu.Unlock()
+	if p, ok := pairs[kind]; ok {
+		return p
 	}
-	return pair
+	p, err := newPair(context.Background(), os.Getenv(dirEnv), preload, kind)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pairs[kind] = p
+	closers = append(closers, func() { closePair(p) })
+	return p
 }
 
 // abbaSide returns which side runs block k: A B B A A B B A …
 func abbaSide(k int) int { return (k + 1) / 2 % 2 }
 
 // interleave runs op on the two deployments in turn, block operations at a
-// time, and reports each side's ns/op and their ratio (enc/pt). op gets the
-// side's own operation count, so each side walks all entries.
-func interleave(b *testing.B, block int, op func(env *Env, i int) error) {
-	envs := sharedPair(b)
+// time, and reports each side's ns/op and their ratio as metrics named
+// after the sides (enc-ns/op, pt-ns/op, enc/pt). op gets the side's own
+// operation count, so each side walks all entries.
+func interleave(b *testing.B, envs [2]*Env, names [2]string, block int, op func(env *Env, i int) error) {
 	var spent [2]time.Duration
 	var done [2]int
 	side, inBlock, blocks := sideEncrypted, 0, 0
@@ -121,11 +131,11 @@ func interleave(b *testing.B, block int, op func(env *Env, i int) error) {
 	if done[sideEncrypted] == 0 || done[sidePassthrough] == 0 {
 		b.Fatalf("too short to time both sides (%d and %d operations): raise -benchtime", done[0], done[1])
 	}
-	enc := float64(spent[sideEncrypted].Nanoseconds()) / float64(done[sideEncrypted])
-	pt := float64(spent[sidePassthrough].Nanoseconds()) / float64(done[sidePassthrough])
-	b.ReportMetric(enc, "enc-ns/op")
-	b.ReportMetric(pt, "pt-ns/op")
-	b.ReportMetric(enc/pt, "enc/pt")
+	a := float64(spent[0].Nanoseconds()) / float64(done[0])
+	z := float64(spent[1].Nanoseconds()) / float64(done[1])
+	b.ReportMetric(a, names[0]+"-ns/op")
+	b.ReportMetric(z, names[1]+"-ns/op")
+	b.ReportMetric(a/z, names[0]+"/"+names[1])
 }
 
 // BenchmarkInterleaved times Put300 and Get300 (as BenchmarkPut300 and
@@ -133,13 +143,23 @@ func interleave(b *testing.B, block int, op func(env *Env, i int) error) {
 // turn. Put blocks are 8 operations (≈ 3 ms with their fsyncs), Get blocks
 // 64 (≈ 0.5 ms).
 func BenchmarkInterleaved(b *testing.B) {
+	benchPair(b, encVsPassthrough, [2]string{"enc", "pt"})
+}
+
+// BenchmarkInterleavedControl is the same with two encrypted deployments:
+// the A/A control of the method (its a/b should be 1.00).
+func BenchmarkInterleavedControl(b *testing.B) {
+	benchPair(b, encVsEnc, [2]string{"a", "b"})
+}
+
+func benchPair(b *testing.B, kind [2]bool, names [2]string) {
 	ctx := context.Background()
 	b.Run("Put300", func(b *testing.B) {
 		in := make([]keyward.Entry, preload)
 		for i := range in {
 			in[i] = Entry(i)
 		}
-		interleave(b, 8, func(env *Env, i int) error {
+		interleave(b, sharedPair(b, kind), names, 8, func(env *Env, i int) error {
 			_, err := env.DB.Put(ctx, in[i%preload])
 			return err
 		})
@@ -149,7 +169,7 @@ func BenchmarkInterleaved(b *testing.B) {
 		for i := range paths {
 			paths[i] = Path(i)
 		}
-		interleave(b, 64, func(env *Env, i int) error {
+		interleave(b, sharedPair(b, kind), names, 64, func(env *Env, i int) error {
 			e, err := env.DB.Get(ctx, paths[i%preload])
 			if err == nil && len(e.Fields) != FieldCount {
 				err = fmt.Errorf("%s has %d fields, want %d", e.Path, len(e.Fields), FieldCount)
@@ -165,7 +185,7 @@ func BenchmarkInterleaved(b *testing.B) {
 // after crypt is back to building pass-through AEADs.
 func TestInterleavedPair(t *testing.T) {
 	ctx := context.Background()
-	envs, err := newPair(ctx, t.TempDir(), 3)
+	envs, err := newPair(ctx, t.TempDir(), 3, encVsPassthrough)
 	if err != nil {
 		t.Fatal(err)
 	}
