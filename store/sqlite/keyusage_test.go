@@ -187,15 +187,7 @@ func TestKeyUsageCountsFollowEveryWrite(t *testing.T) {
 // (a regeneration must not update it: see the migration).
 func TestMigrateKeyUsage(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keyward.db")
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stmts := []string{"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL) STRICT"}
-	for _, m := range ms[:5] {
-		stmts = append(stmts, m.sql, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, 0)", m.version))
-	}
-	stmts = append(stmts, "INSERT INTO databases VALUES ('a', 'a', 0), ('b', 'b', 0)")
+	stmts := append(schemaUpTo(t, 5), "INSERT INTO databases VALUES ('a', 'a', 0), ('b', 'b', 0)")
 	var values []string
 	for i := range 30 {
 		values = append(values, fmt.Sprintf("('e%d', '%s', 'p%d', '', 0, 0, 1, %d, x'00')", i, []string{"a", "b"}[i%2], i, 1+i%3))

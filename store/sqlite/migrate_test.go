@@ -130,15 +130,7 @@ func rawQuery(t *testing.T, path, query string, dest ...any) {
 // created afterwards, and after deletes, start above the floor.
 func TestMigrateRevisionFloor(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keyward.db")
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stmts := []string{"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL) STRICT"}
-	for _, m := range ms[:7] {
-		stmts = append(stmts, m.sql, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, 0)", m.version))
-	}
-	stmts = append(stmts, "INSERT INTO databases VALUES ('db', 'db', 0), ('other', 'other', 0), ('empty', 'empty', 0)",
+	stmts := append(schemaUpTo(t, 7), "INSERT INTO databases VALUES ('db', 'db', 0), ('other', 'other', 0), ('empty', 'empty', 0)",
 		`INSERT INTO entries (id, database_id, path, type, created, updated, revision, key_version, ciphertext) VALUES
 			('e1', 'db', 'p1', '', 0, 0, 4, 1, x'00'), ('e2', 'db', 'p2', '', 0, 0, 9, 1, x'00'),
 			('e3', 'other', 'p1', '', 0, 0, 2, 1, x'00')`)
@@ -165,4 +157,19 @@ func TestMigrateRevisionFloor(t *testing.T) {
 	if got, err := s.PutEntry(ctx, e, 0); err != nil || got.Revision != 11 {
 		t.Errorf("entry after deleting revision 10: revision %d, %v; want 11", got.Revision, err)
 	}
+}
+
+// schemaUpTo returns the statements that build an empty file at schema
+// version n: migrations 1 to n and their schema_migrations rows.
+func schemaUpTo(t *testing.T, n int) []string {
+	t.Helper()
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL) STRICT"}
+	for _, m := range ms[:n] {
+		stmts = append(stmts, m.sql, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, 0)", m.version))
+	}
+	return stmts
 }
