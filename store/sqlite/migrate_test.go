@@ -17,18 +17,11 @@ import (
 // holding one entry and the given statements' rows.
 func schemaV1(t *testing.T, path string, stmts ...string) {
 	t.Helper()
-	init, err := migrationFiles.ReadFile("migrations/0001_init.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rawExec(t, path, append([]string{
-		"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL) STRICT",
-		string(init),
-		"INSERT INTO schema_migrations VALUES (1, 0)",
+	rawExec(t, path, append(append(schemaUpTo(t, 1),
 		"INSERT INTO databases VALUES ('db', 'db', 0)",
 		`INSERT INTO entries (id, database_id, path, type, created, updated, revision, key_version, ciphertext)
 			VALUES ('e', 'db', 'p', '', 0, 0, 1, 1, x'00')`,
-	}, stmts...)...)
+	), stmts...)...)
 }
 
 // v1Attachment returns the statements that store a committed attachment
