@@ -159,13 +159,9 @@ func (k *Keyring) primary(ctx context.Context, dbID string) (*DEK, error) {
 	}
 	for _, dk := range keys {
 		if dk.State == store.KeyPrimary {
-			// The answer expired (primaryTTL) but the key is most often
-			// still cached: no need to unwrap it again.
-			d := k.cache.get(dekID{dbID, dk.Version})
-			if d == nil {
-				if d, err = k.load(ctx, dk); err != nil {
-					return nil, err
-				}
+			d, err := k.load(ctx, dk)
+			if err != nil {
+				return nil, err
 			}
 			k.cache.setPrimary(dbID, dk.Version, gen)
 			return d, nil
@@ -174,10 +170,15 @@ func (k *Keyring) primary(ctx context.Context, dbID string) (*DEK, error) {
 	return nil, fmt.Errorf("%w: database %s has no primary key", ErrNoKey, dbID)
 }
 
-// load unwraps a stored DEK and caches it. A DEK that does not unwrap
-// because another process rotated the root key (which re-wraps every DEK)
-// is unwrapped again, as the store holds it now, under the new root key.
+// load returns the cached DEK of dk's version, or else unwraps dk and
+// caches it (primary, for one, finds the key cached when only its "which
+// version is primary" answer expired). A DEK that does not unwrap because
+// another process rotated the root key (which re-wraps every DEK) is
+// unwrapped again, as the store holds it now, under the new root key.
 func (k *Keyring) load(ctx context.Context, dk store.DataKey) (*DEK, error) {
+	if d := k.cache.get(dekID{dk.DatabaseID, dk.Version}); d != nil {
+		return d, nil
+	}
 	key, used, err := k.unwrapHeld(dk)
 	if errors.Is(err, crypt.ErrAuth) {
 		key, err = k.unwrapAfterRotation(ctx, dk, used, err)
@@ -214,7 +215,7 @@ func (k *Keyring) unwrapAfterRotation(ctx context.Context, dk store.DataKey, use
 	if bytes.Equal(m.RootCheck, used) && bytes.Equal(now.Wrapped, dk.Wrapped) {
 		return nil, err
 	}
-	if rerr := k.reload(ctx); rerr != nil {
+	if rerr := k.reloadTo(ctx, m.RootCheck); rerr != nil {
 		return nil, rerr
 	}
 	key, _, err := k.unwrapHeld(now)

@@ -79,23 +79,29 @@ func (k *Keyring) held(fn func() error) error {
 	return fn()
 }
 
-// reload loads the current root key if another process rotated it: it
-// tries the slots (the one that unlocked this keyring first) with the
-// keyring's key sources and keeps the root key whose check value is the
-// recorded one. It does nothing if the recorded check value is this
-// keyring's. Cached data keys stay: a rotation does not change them.
+// reload loads the current root key if another process rotated it (see
+// reloadTo), reading the recorded check value first.
 func (k *Keyring) reload(ctx context.Context) error {
 	m, err := k.st.Meta(ctx)
 	if err != nil {
 		return fmt.Errorf("keyring: reload the root key: %w", err)
 	}
+	return k.reloadTo(ctx, m.RootCheck)
+}
+
+// reloadTo loads the root key whose check value is recorded, the one the
+// caller just read from the store's meta: it tries the slots (the one that
+// unlocked this keyring first) with the keyring's key sources. It does
+// nothing if recorded is empty or this keyring's. Cached data keys stay: a
+// rotation does not change them.
+func (k *Keyring) reloadTo(ctx context.Context, recorded []byte) error {
 	k.rotMu.Lock()
 	defer k.rotMu.Unlock()
 	_, cur, err := k.rootAndCheck()
 	if err != nil {
 		return err
 	}
-	if len(m.RootCheck) == 0 || bytes.Equal(m.RootCheck, cur) {
+	if len(recorded) == 0 || bytes.Equal(recorded, cur) {
 		return nil
 	}
 	slots, err := k.st.Slots(ctx)
@@ -119,7 +125,7 @@ func (k *Keyring) reload(ctx context.Context) error {
 				tried = append(tried, fmt.Sprintf("slot %d (%s): %v", s.ID, s.Spec, err))
 				continue
 			}
-			if !bytes.Equal(rootCheckOf(root), m.RootCheck) {
+			if !bytes.Equal(rootCheckOf(root), recorded) {
 				root.Wipe()
 				tried = append(tried, fmt.Sprintf("slot %d (%s): opens another root key than the current one", s.ID, s.Spec))
 				continue
