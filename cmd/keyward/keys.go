@@ -168,6 +168,22 @@ func (a *app) promptPassphrase(cmd *cobra.Command, what string, confirm bool) (s
 	return pass, nil
 }
 
+// readStdinSecret reads a secret from standard input: at a terminal after
+// the prompt "prompt: ", without echo; otherwise all of it, or at most
+// limit bytes (limit < 0: no bound). The caller clears what it gets.
+func (a *app) readStdinSecret(prompt string, limit int64) ([]byte, error) {
+	if fd, ok := a.stdinTerminal(); ok {
+		fmt.Fprintf(a.stderr, "%s: ", prompt)
+		b, err := term.ReadPassword(fd)
+		fmt.Fprintln(a.stderr)
+		return b, err
+	}
+	if limit < 0 {
+		return io.ReadAll(a.stdin)
+	}
+	return io.ReadAll(io.LimitReader(a.stdin, limit))
+}
+
 // stdinTerminal returns standard input's descriptor if it is a terminal.
 func (a *app) stdinTerminal() (int, bool) {
 	f, ok := a.stdin.(*os.File)

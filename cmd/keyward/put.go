@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/keyward/keyward"
 )
@@ -142,15 +141,7 @@ func (a *app) readFields(cmd *cobra.Command, jsonFile string, pairs []string) (m
 // after a prompt and without echo; otherwise all of it, less one trailing
 // newline.
 func (a *app) readValue(name string) (string, error) {
-	var b []byte
-	var err error
-	if f, ok := a.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprintf(a.stderr, "%s: ", printable(name))
-		b, err = term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(a.stderr)
-	} else {
-		b, err = io.ReadAll(a.stdin)
-	}
+	b, err := a.readStdinSecret(printable(name), -1)
 	defer clear(b)
 	if err != nil {
 		return "", fmt.Errorf("read field %q from standard input: %w", name, err)

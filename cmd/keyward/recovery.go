@@ -3,12 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 // stdinName is the file name that means standard input.
@@ -42,15 +40,7 @@ func (a *app) recoveryKeyFromStdin() (string, error) {
 	if a.stdinRecoveryKey != nil {
 		return *a.stdinRecoveryKey, nil
 	}
-	var b []byte
-	var err error
-	if fd, ok := a.stdinTerminal(); ok {
-		fmt.Fprint(a.stderr, "Recovery key: ")
-		b, err = term.ReadPassword(fd)
-		fmt.Fprintln(a.stderr)
-	} else {
-		b, err = io.ReadAll(io.LimitReader(a.stdin, maxRecoveryKeyInput+1))
-	}
+	b, err := a.readStdinSecret("Recovery key", maxRecoveryKeyInput+1)
 	defer clear(b)
 	if err != nil {
 		return "", fmt.Errorf("read the recovery key from standard input: %w", err)
