@@ -26,9 +26,9 @@ var (
 	shared     *Env
 	sharedErr  error
 	sharedOnce sync.Once
-	// closers are run by TestMain after the benchmarks (deployments other
-	// files' benchmarks made).
-	closers []func()
+	// opened are the deployments the benchmarks made, which TestMain
+	// closes at the end.
+	opened []*Env
 )
 
 // sharedEnv returns the deployment all benchmarks of this process use, made
@@ -39,6 +39,7 @@ func sharedEnv(b *testing.B) *Env {
 		ctx := context.Background()
 		shared, sharedErr = NewEnv(ctx, os.Getenv(dirEnv))
 		if sharedErr == nil {
+			opened = append(opened, shared)
 			sharedErr = shared.Fill(ctx, preload)
 		}
 	})
@@ -50,12 +51,9 @@ func sharedEnv(b *testing.B) *Env {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, c := range closers {
-		c()
-	}
-	if shared != nil {
-		if err := shared.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "closing the benchmark deployment:", err)
+	for _, env := range opened {
+		if err := env.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "closing a benchmark deployment:", err)
 		}
 	}
 	os.Exit(code)

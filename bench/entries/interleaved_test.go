@@ -35,26 +35,25 @@ const (
 // building pass-through AEADs, this build's default.
 func newPair(ctx context.Context, parent string, n int, passthrough [2]bool) (envs [2]*Env, err error) {
 	defer crypt.SetPassthrough(true)
+	defer func() {
+		if err != nil {
+			closePair(envs)
+		}
+	}()
 	for side, pt := range passthrough {
 		crypt.SetPassthrough(pt)
-		env, err := NewEnv(ctx, parent)
+		if envs[side], err = NewEnv(ctx, parent); err != nil {
+			return envs, err
+		}
+		if err = envs[side].Fill(ctx, n); err != nil {
+			return envs, err
+		}
+		inClear, err := envs[side].ValueInClear(0)
 		if err != nil {
-			closePair(envs)
 			return envs, err
 		}
-		envs[side] = env
-		if err := env.Fill(ctx, n); err != nil {
-			closePair(envs)
-			return envs, err
-		}
-		clear, err := env.ValueInClear(0)
-		if err != nil {
-			closePair(envs)
-			return envs, err
-		}
-		if clear != pt {
-			closePair(envs)
-			return envs, fmt.Errorf("deployment made with passthrough=%v has values in the clear on disk: %v", pt, clear)
+		if inClear != pt {
+			return envs, fmt.Errorf("deployment made with passthrough=%v has values in the clear on disk: %v", pt, inClear)
 		}
 	}
 	return envs, nil
@@ -95,7 +94,7 @@ func sharedPair(b *testing.B, kind [2]bool) [2]*Env {
 		b.Fatal(err)
 	}
 	pairs[kind] = p
-	closers = append(closers, func() { closePair(p) })
+	opened = append(opened, p[:]...)
 	return p
 }
 
