@@ -36,8 +36,10 @@ If reading fails midway, nothing is stored.`,
 				}
 				name = filepath.Base(file)
 			}
-			if file == "-" && a.recoveryKeyOnStdin(cmd) {
-				return usagef(cmd, "FILE - and --recovery-key-file -: only one of them can read standard input")
+			if file == "-" {
+				if err := a.claimStdin(cmd, "FILE -"); err != nil {
+					return err
+				}
 			}
 			r, size := a.stdin, int64(-1)
 			if file != "-" {

@@ -107,10 +107,10 @@ history: prefer "-".`,
 // input for "-".
 func (a *app) readRawKey(cmd *cobra.Command, arg string) (*secret.Key, error) {
 	text := arg
-	if arg == "-" && a.recoveryKeyOnStdin(cmd) {
-		return nil, usagef(cmd, "KEY - and --recovery-key-file -: only one of them can read standard input")
-	}
 	if arg == "-" {
+		if err := a.claimStdin(cmd, "KEY -"); err != nil {
+			return nil, err
+		}
 		var err error
 		if text, err = a.readValue("data key (base64)"); err != nil {
 			return nil, err

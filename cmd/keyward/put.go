@@ -111,11 +111,8 @@ func (a *app) readFields(cmd *cobra.Command, jsonFile string, pairs []string) (m
 			stdinUsers = append(stdinUsers, k+"=-")
 		}
 	}
-	if len(stdinUsers) > 0 && a.recoveryKeyOnStdin(cmd) {
-		stdinUsers = append(stdinUsers, "--recovery-key-file -")
-	}
-	if len(stdinUsers) > 1 {
-		return nil, usagef(cmd, "%s: only one of them can read standard input", strings.Join(stdinUsers, ", "))
+	if err := a.claimStdin(cmd, stdinUsers...); err != nil {
+		return nil, err
 	}
 	fields := map[string]string{}
 	if jsonFile != "" {

@@ -56,10 +56,15 @@ func (a *app) recoveryKeyFromStdin() (string, error) {
 	return rk, nil
 }
 
-// recoveryKeyOnStdin reports whether this command reads the recovery key
-// from standard input (--recovery-key-file -), so that nothing else
-// expects to read it.
-func (a *app) recoveryKeyOnStdin(cmd *cobra.Command) bool {
-	s, err := a.settings(cmd)
-	return err == nil && s.RecoveryKeyFile == stdinName
+// claimStdin refuses, as a usage error, a command line on which more than
+// one argument reads standard input: users are this command's (such as
+// "--json -" or "KEY=-"), and --recovery-key-file - is counted with them.
+func (a *app) claimStdin(cmd *cobra.Command, users ...string) error {
+	if s, err := a.settings(cmd); err == nil && s.RecoveryKeyFile == stdinName && len(users) > 0 {
+		users = append(users, "--recovery-key-file -")
+	}
+	if len(users) > 1 {
+		return usagef(cmd, "%s: only one of them can read standard input", strings.Join(users, ", "))
+	}
+	return nil
 }
